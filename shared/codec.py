@@ -1,0 +1,67 @@
+"""JSON (de)serialisation of contract models and their Kafka keys (CONTRACT.md section 2)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from shared.contract import EVENT_TYPES, Envelope, Submission, SubmissionRejected, submission_key
+
+CONTENT_TYPE = "application/json"
+HEADERS = {"content-type": CONTENT_TYPE}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class NotAJsonObject(ValueError):
+    """The bytes are not UTF-8 JSON with an object at the top: a case for the DLQ."""
+
+
+def encode(model: BaseModel) -> bytes:
+    return model.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+def to_dict(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+def parse_object(raw: bytes | str) -> dict[str, Any]:
+    """Bytes -> JSON object, or NotAJsonObject naming what is wrong."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    except UnicodeDecodeError as exc:
+        raise NotAJsonObject(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise NotAJsonObject("JSON nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise NotAJsonObject(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise NotAJsonObject(f"JSON {type(value).__name__} where an object was expected")
+    return value
+
+
+def decode(raw: bytes | str, model: type[M]) -> M:
+    return model.model_validate(parse_object(raw))
+
+
+def decode_event(raw: bytes | str) -> Envelope:
+    """Decode any produced event by its `event_type`."""
+    data = parse_object(raw)
+    cls = EVENT_TYPES.get(str(data.get("event_type")))
+    if cls is None:
+        raise ValueError(f"unknown event_type {data.get('event_type')!r}")
+    return cls.model_validate(data)
+
+
+def key_for(model: BaseModel) -> bytes | None:
+    """The Kafka key: the tracking id for complaint events, `channel:channel_ref` for submissions."""
+    if isinstance(model, Submission | SubmissionRejected):
+        if model.channel is None or model.channel_ref is None:
+            return None
+        return submission_key(model.channel, model.channel_ref).encode()
+    tracking_id = getattr(model, "tracking_id", None)
+    return tracking_id.encode() if tracking_id else None

@@ -1,0 +1,51 @@
+"""Turning a valid submission into a stored complaint and its `complaint.received` event."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import datetime
+from typing import Any
+
+from shared.citizen_secret import SECRET_BITS, SECRET_LENGTH, encode_bits
+from shared.contract import ComplaintReceived, Submission
+
+# Events derived from one inbound record get ids derived from its position, so a
+# redelivered record re-publishes the very same event (same event_id).
+_EVENT_NAMESPACE = uuid.UUID("7b0e4c36-5f0c-4d3e-9a49-6c1f6f0a1a11")
+
+
+def derived_event_id(topic: str, partition: int, offset: int, purpose: str) -> str:
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{topic}/{partition}/{offset}/{purpose}"))
+
+
+def received_event(submission: Submission, tracking_id: str, citizen_secret: str,
+                   now: datetime, event_id: str | None = None,
+                   possible_duplicate_of: str | None = None) -> ComplaintReceived:
+    fields = submission.model_dump(exclude={"reporter"})
+    event = ComplaintReceived(
+        **fields,
+        reporter=submission.reporter,
+        tracking_id=tracking_id,
+        citizen_secret=citizen_secret,
+        possible_duplicate_of=possible_duplicate_of,
+        occurred_at=now,
+    )
+    if event_id:
+        event.event_id = event_id
+    return event
+
+
+def stored_event(event: ComplaintReceived) -> dict[str, Any]:
+    """The event as stored: everything but the citizen secret (only its hash is kept)."""
+    return event.model_dump(mode="json", exclude={"citizen_secret"})
+
+
+def derive_citizen_secret(key: bytes, tracking_id: str) -> str:
+    """The complaint's citizen secret, `XXXXX-XXXXX` (50 bits of HMAC-SHA256 under the
+    service key). Deriving instead of drawing it means stores keep only its hash, yet a
+    redelivered submission re-publishes the very same acknowledgement."""
+    digest = hmac.new(key, tracking_id.encode("ascii"), hashlib.sha256).digest()
+    symbols = encode_bits(int.from_bytes(digest[:8], "big") >> (64 - SECRET_BITS), SECRET_LENGTH)
+    return f"{symbols[:5]}-{symbols[5:]}"

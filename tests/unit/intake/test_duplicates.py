@@ -1,0 +1,134 @@
+"""Near-duplicate detection on realistic Indonesian complaint texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.intake.domain.duplicates import (
+    SKETCH_SIZE,
+    TextSketch,
+    is_near_duplicate,
+    most_similar,
+    similarity,
+    text_fingerprint,
+)
+
+ORIGINAL = (
+    "Jalan rusak parah",
+    "Jalan di depan SDN 012 Sangatta Utara rusak parah dan berlubang besar sejak tiga "
+    "bulan lalu. Sudah banyak pengendara motor yang jatuh, mohon segera diperbaiki oleh "
+    "dinas PU.",
+)
+
+NEAR_DUPLICATES = [
+    pytest.param(
+        ("Jalan rusak parah!", "Jalan di depan SDN 012 Sangatta Utara rusak parah, dan berlubang "
+         "besar sejak tiga bulan lalu!! Sudah banyak pengendara motor yang jatuh. Mohon segera "
+         "diperbaiki oleh Dinas PU."),
+        id="punctuation and case",
+    ),
+    pytest.param(
+        ("jalan rusak parah", "Jalan di depan SDN 012 Sangata Utara rusak prah dan berlubang besar "
+         "sejak tiga bulan lalu. Sudah banyak pengendara motor yg jatuh, mohon segera diperbaiki "
+         "oleh dinas PU."),
+        id="typos and abbreviation",
+    ),
+    pytest.param(
+        ("JALAN RUSAK PARAH", "JALAN DI DEPAN SDN 012 SANGATTA UTARA RUSAK PARAH DAN BERLUBANG "
+         "BESAR SEJAK 3 BULAN LALU. SUDAH BANYAK PENGENDARA MOTOR YANG JATUH, MOHON SEGERA "
+         "DIPERBAIKI OLEH DINAS PU"),
+        id="shouting with a digit",
+    ),
+    pytest.param(
+        ("", "Jalan di depan SDN 012 Sangatta Utara rusak parah dan berlubang besar sejak tiga "
+         "bulan lalu. Sudah banyak pengendara motor yang jatuh, mohon segera diperbaiki oleh "
+         "dinas PU. Terima kasih."),
+        id="no title and a greeting",
+    ),
+]
+
+SAME_TOPIC_DIFFERENT_REPORT = [
+    pytest.param(
+        ("Jalan berlubang", "Jalan poros Sangatta - Bengalon di km 12 berlubang dan tergenang air "
+         "saat hujan. Truk tambang sering lewat sehingga kerusakan makin parah. Mohon perhatian "
+         "dinas PU."),
+        id="other road",
+    ),
+    pytest.param(
+        ("Jalan rusak", "Jalan di depan pasar induk Sangatta Utara rusak dan berdebu, warga "
+         "terganggu. Mohon diperbaiki."),
+        id="same district, other street",
+    ),
+    pytest.param(
+        ("Jalan rusak parah", "Jembatan kayu di desa Sepaso rusak parah dan sudah miring, anak "
+         "sekolah takut menyeberang. Sudah tiga bulan tidak ada perbaikan dari dinas PU."),
+        id="same title, other object",
+    ),
+    pytest.param(
+        ("Lampu jalan mati", "Lampu penerangan jalan umum di Jl. Yos Sudarso Sangatta Utara mati "
+         "sejak dua minggu, rawan kejahatan pada malam hari. Mohon segera diperbaiki."),
+        id="other category",
+    ),
+]
+
+
+@pytest.mark.parametrize("other", NEAR_DUPLICATES)
+def test_near_identical_texts_are_duplicates(other: tuple[str, str]) -> None:
+    assert is_near_duplicate(TextSketch.of(*ORIGINAL), TextSketch.of(*other))
+    assert similarity(TextSketch.of(*ORIGINAL), TextSketch.of(*other)) > 0.85
+
+
+@pytest.mark.parametrize("other", SAME_TOPIC_DIFFERENT_REPORT)
+def test_same_topic_different_text_is_not(other: tuple[str, str]) -> None:
+    assert not is_near_duplicate(TextSketch.of(*ORIGINAL), TextSketch.of(*other))
+
+
+def test_short_texts() -> None:
+    mawar = TextSketch.of("", "Lampu jalan di gang Mawar mati.")
+    assert is_near_duplicate(mawar, TextSketch.of("", "lampu jalan di Gang Mawar mati!!"))
+    assert not is_near_duplicate(mawar, TextSketch.of("", "Lampu jalan di gang Melati mati."))
+
+
+def test_fingerprint_ignores_case_accents_punctuation_spacing() -> None:
+    assert text_fingerprint("Pelayanan  RSUD", "Café—ditutup!\n\nKenapa?") == (
+        "pelayanan rsud cafe ditutup kenapa"
+    )
+    assert text_fingerprint("", "...") == ""
+
+
+def test_sketch_is_small_and_storable() -> None:
+    long_body = " ".join(f"kalimat nomor {n} tentang banjir di kelurahan" for n in range(500))
+    sketch = TextSketch.of("Banjir", long_body)
+    assert len(sketch.hashes) == SKETCH_SIZE
+    assert list(sketch.hashes) == sorted(sketch.hashes)
+    assert all(0 <= h < 2**63 for h in sketch.hashes)  # fits BSON int64
+    assert TextSketch.from_stored(reversed(sketch.hashes)) == sketch
+    # Stable across processes and releases (BLAKE2b, not Python's randomised hash()).
+    assert TextSketch.of("", "ABCDE!").hashes == (7954000227646411635,)
+
+
+def test_long_texts_compare_by_sketch() -> None:
+    body = " ".join(f"warga RT {n} mengeluhkan air PDAM keruh dan berbau" for n in range(300))
+    a = TextSketch.of("Air keruh", body)
+    assert is_near_duplicate(a, TextSketch.of("Air keruh", body.replace("keruh", "kruh", 5)))
+    other = " ".join(f"sekolah {n} kekurangan guru honorer sejak semester lalu" for n in range(300))
+    assert not is_near_duplicate(a, TextSketch.of("Guru", other))
+
+
+def test_empty_text_matches_nothing() -> None:
+    empty = TextSketch.of("", "!!!")
+    assert similarity(empty, empty) == 0.0
+    assert not is_near_duplicate(empty, TextSketch.of(*ORIGINAL))
+
+
+def test_most_similar_picks_the_best_candidate() -> None:
+    new = TextSketch.of(*ORIGINAL)
+    candidates = [
+        ("AAAA-AAAA-0", TextSketch.of("Lampu mati", "Lampu jalan di gang Mawar mati.")),
+        ("BBBB-BBBB-0", TextSketch.of("jalan rusak parah", ORIGINAL[1].replace("tiga", "3"))),
+        ("CCCC-CCCC-0", TextSketch.of(*ORIGINAL)),
+        ("DDDD-DDDD-0", TextSketch.of(*ORIGINAL)),
+    ]
+    assert most_similar(new, candidates) == "CCCC-CCCC-0"
+    assert most_similar(new, candidates[:1]) is None
+    assert most_similar(new, []) is None

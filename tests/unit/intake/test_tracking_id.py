@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from services.intake.domain.tracking_id import check_symbol, new_tracking_id, parse_tracking_id
+from shared.tracking_id import check_symbol, new_tracking_id, parse_tracking_id
 from shared.citizen_secret import CROCKFORD_ALPHABET
 
 CANONICAL = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]")

@@ -111,3 +111,12 @@ def verify_citizen_secret(tracking_id: object, secret: object, stored_hash: obje
     return hmac.compare_digest(
         expected.encode("ascii"), stored_hash.encode("utf-8", errors="replace")
     )
+
+
+def derive_citizen_secret(key: bytes, tracking_id: str) -> str:
+    """The complaint's citizen secret, `XXXXX-XXXXX` (50 bits of HMAC-SHA256 under the
+    service key). Deriving instead of drawing it means stores keep only its hash, yet a
+    redelivered submission re-publishes the very same acknowledgement."""
+    digest = hmac.new(key, tracking_id.encode("ascii"), hashlib.sha256).digest()
+    symbols = encode_bits(int.from_bytes(digest[:8], "big") >> (64 - SECRET_BITS), SECRET_LENGTH)
+    return f"{symbols[:5]}-{symbols[5:]}"

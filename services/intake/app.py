@@ -7,16 +7,15 @@ from functools import partial
 from faststream.specification import AsyncAPI
 
 from services.intake.adapters.complaints import INDEXES, ComplaintStore
-from services.intake.domain.complaint import derive_citizen_secret
-from shared.tracking_id import new_tracking_id
 from services.intake.domain.validation import readable_reference, validate_submission
 from services.intake.handlers import Intake
 from shared.categories import load_taxonomy
-from shared.citizen_secret import hash_citizen_secret
+from shared.citizen_secret import derive_citizen_secret, hash_citizen_secret
 from shared.clock import Clock, SystemClock
 from shared.http import ServiceHttp
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+from shared.tracking_id import new_tracking_id
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None

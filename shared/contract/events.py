@@ -117,6 +117,7 @@ class ActionRejected(Envelope):
     action_id: str | None = None
     tracking_id: str | None = None
     reason: str
+    detail: str | None = None  # human-readable explanation of the reason
 
 
 class SlaWarning(ComplaintEvent):

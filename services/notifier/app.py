@@ -1,0 +1,47 @@
+"""The notifier service: tells citizens (e-mail, SMS) and alerts agencies, exactly once."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from faststream.specification import AsyncAPI
+
+from services.notifier.adapters.ledger import INDEXES, Ledger
+from services.notifier.adapters.sms_gateway import SmsGateway
+from services.notifier.adapters.smtp import SmtpSender
+from services.notifier.delivery import Deliverer
+from services.notifier.domain.planning import AgencyContact
+from services.notifier.handlers import Notifier
+from shared.agencies import load_agencies
+from shared.citizen_secret import derive_citizen_secret
+from shared.clock import Clock, SystemClock
+from shared.http import ServiceHttp
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None
+               ) -> tuple[ServiceRuntime, ServiceHttp]:
+    runtime = ServiceRuntime("notifier", settings)
+    settings = runtime.settings
+    clock = clock or SystemClock()
+    agencies = {a.id: AgencyContact(a.id, a.name, a.timezone, a.contacts.email, a.contacts.phone)
+                for a in load_agencies(settings.agencies_file)}
+    runtime.indexes.update(INDEXES)
+    ledger = Ledger(runtime.db)
+    sms = SmsGateway(settings)
+    key = settings.citizen_secret_key.get_secret_value().encode()
+    deliverer = Deliverer(ledger=ledger, smtp=SmtpSender(settings), sms=sms,
+                          publish_all=runtime.publish_all, topics=runtime.topics,
+                          settings=settings, clock=clock, agencies=agencies,
+                          secret_for=partial(derive_citizen_secret, key))
+    notifier = Notifier(ledger=ledger, deliverer=deliverer, clock=clock, agencies=agencies,
+                        sms_enabled=sms.enabled)
+    for topic in (runtime.topics.received, runtime.topics.status, runtime.topics.sla):
+        runtime.consume(topic, notifier.handle, title=f"notifier:{topic}",
+                        description="Events that citizens or agencies must hear about")
+    runtime.background(deliverer.run_forever)
+    runtime.on_shutdown(sms.close)
+    spec = AsyncAPI(title="LAPOR notifier", version="1.0.0",
+                    description="E-mail and SMS to citizens, alerts to agencies.")
+    return runtime, runtime.asgi(spec)

@@ -1,0 +1,115 @@
+"""The notifier's consumer side: events in -> notifications planned in the ledger.
+
+Planning is pure (`domain.planning`); the ledger's unique ids make redelivery a no-op.
+Delivery happens in the background worker (`delivery.Deliverer`), woken after each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from services.notifier import metrics
+from services.notifier.adapters.ledger import Ledger
+from services.notifier.delivery import Deliverer
+from services.notifier.domain.planning import (
+    AgencyContact,
+    PlannedNotification,
+    ReporterContact,
+    SkippedNotification,
+    plan_notifications,
+)
+from shared.clock import Clock
+from shared.codec import NotAJsonObject, decode_event
+from shared.consumer import DeadLetter, InboundRecord
+from shared.contract import (
+    ComplaintReceived,
+    ComplaintStatusChanged,
+    Envelope,
+    Language,
+    SlaBreached,
+    SlaWarning,
+)
+
+log = structlog.get_logger("notifier")
+
+Plannable = ComplaintReceived | ComplaintStatusChanged | SlaWarning | SlaBreached
+
+
+def stored_event(event: Envelope) -> dict[str, Any]:
+    """What the ledger keeps of the source event: never the citizen secret or the reporter."""
+    return event.model_dump(mode="json", exclude={"citizen_secret", "reporter"})
+
+
+class Notifier:
+    def __init__(self, *, ledger: Ledger, deliverer: Deliverer, clock: Clock,
+                 agencies: dict[str, AgencyContact], sms_enabled: bool) -> None:
+        self.ledger = ledger
+        self.deliverer = deliverer
+        self.clock = clock
+        self.agencies = agencies
+        self.sms_enabled = sms_enabled
+
+    async def handle(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
+        dead: list[DeadLetter] = []
+        events: list[Plannable] = []
+        for record in records:
+            try:
+                event = decode_event(record.value)
+            except (NotAJsonObject, ValidationError, ValueError) as exc:
+                dead.append(DeadLetter(record, str(exc)[:500], "invalid_event"))
+                continue
+            if isinstance(event, Plannable):
+                events.append(event)
+        if not events:
+            return dead
+        await self.ledger.save_contacts([self._contact(e) for e in events
+                                         if isinstance(e, ComplaintReceived)])
+        contacts = await self.ledger.contacts_for(list({e.tracking_id for e in events}))
+        documents: list[dict[str, Any]] = []
+        for event in events:
+            stored = contacts.get(event.tracking_id)
+            reporter = None
+            if stored is not None:
+                reporter = ReporterContact(stored.get("email"), stored.get("phone"),
+                                           Language(stored.get("language", "id")),
+                                           bool(stored.get("anonymous")))
+            plan = plan_notifications(event, reporter=reporter, agencies=self.agencies,
+                                      sms_enabled=self.sms_enabled)
+            title = stored.get("title") if stored else None
+            documents += [self._planned(event, p, title) for p in plan.planned]
+            documents += [self._skipped(event, s) for s in plan.skipped]
+        new = await self.ledger.record(documents)
+        if new:
+            self.deliverer.wake.set()
+        return dead
+
+    def _contact(self, event: ComplaintReceived) -> dict[str, Any]:
+        reporter = event.reporter
+        return {"_id": event.tracking_id, "email": reporter.email, "phone": reporter.phone,
+                "language": reporter.language.value, "anonymous": reporter.anonymous,
+                "title": event.title, "category": event.category}
+
+    def _base(self, event: Plannable, notification_id: str) -> dict[str, Any]:
+        return {"_id": notification_id, "source_event_id": event.event_id,
+                "tracking_id": event.tracking_id, "source_occurred_at": event.occurred_at,
+                "created_at": self.clock.now(), "attempts": 0, "reported": False}
+
+    def _planned(self, event: Plannable, planned: PlannedNotification,
+                 title: str | None) -> dict[str, Any]:
+        return {**self._base(event, planned.notification_id),
+                "channel": planned.channel, "recipient": planned.recipient,
+                "recipient_masked": planned.masked_recipient, "template": planned.template.value,
+                "language": planned.language.value, "audience": planned.audience,
+                "state": "pending", "next_attempt_at": self.clock.now(),
+                "event": stored_event(event), "title": title}
+
+    def _skipped(self, event: Plannable, skipped: SkippedNotification) -> dict[str, Any]:
+        metrics.SKIPPED.labels(skipped.template.value, skipped.reason).inc()
+        return {**self._base(event, skipped.notification_id), "channel": None,
+                "template": skipped.template.value, "audience": skipped.audience,
+                "state": "skipped", "last_error": skipped.reason,
+                "finished_at": self.clock.now()}

@@ -1,0 +1,4 @@
+from services.router.app import create_app
+
+runtime, app = create_app()
+runtime.run(app)

@@ -1,0 +1,39 @@
+"""The router service: assigns agencies and runs the case lifecycle."""
+
+from __future__ import annotations
+
+from faststream.specification import AsyncAPI
+
+from services.router.adapters.cases import INDEXES, CaseStore
+from services.router.domain.rules import load_rules
+from services.router.handlers import Router
+from services.router.tracking import PREFIX, TrackingEndpoint
+from shared.agencies import load_agencies
+from shared.categories import load_taxonomy
+from shared.clock import Clock, SystemClock
+from shared.http import ServiceHttp
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None
+               ) -> tuple[ServiceRuntime, ServiceHttp]:
+    runtime = ServiceRuntime("router", settings)
+    settings = runtime.settings
+    # Bad registry or rules stop the service here, naming file, entry and field.
+    agencies = load_agencies(settings.agencies_file)
+    rules = load_rules(settings.routing_rules_file, agencies,
+                       taxonomy=load_taxonomy(settings.categories_file))
+    runtime.indexes.update(INDEXES)
+    store = CaseStore(runtime.db)
+    router = Router(store=store, publish_all=runtime.publish_all, topics=runtime.topics,
+                    rules=rules, agencies=agencies, clock=clock or SystemClock())
+    runtime.consume(runtime.topics.received, router.handle_received,
+                    title="router:complaints.received", description="New complaints to route")
+    runtime.consume(runtime.topics.actions, router.handle_actions,
+                    title="router:complaints.actions",
+                    description="Lifecycle actions from agencies, citizens, admins, sla")
+    runtime.routes[PREFIX] = TrackingEndpoint(store, agencies)
+    spec = AsyncAPI(title="LAPOR router", version="1.0.0",
+                    description="Routes complaints to agencies and runs the case lifecycle.")
+    return runtime, runtime.asgi(spec)

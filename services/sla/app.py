@@ -1,0 +1,59 @@
+"""The sla service: keeps deadlines in Indonesian working days, warns and escalates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from faststream.specification import AsyncAPI
+
+from services.sla.adapters.clocks import INDEXES, ClockStore
+from services.sla.domain import load_policy
+from services.sla.handlers import SlaWatcher
+from shared.agencies import load_agencies
+from shared.clock import Clock, SystemClock
+from shared.config_files import ConfigFileError
+from shared.http import ServiceHttp
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+log = structlog.get_logger("sla")
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None
+               ) -> tuple[ServiceRuntime, ServiceHttp]:
+    runtime = ServiceRuntime("sla", settings)
+    settings = runtime.settings
+    agencies = load_agencies(settings.agencies_file)
+    policy = load_policy(settings.sla_policy_file)  # a bad policy stops the service here
+    if policy.national_coordinator not in agencies:
+        raise ConfigFileError(settings.sla_policy_file,
+                              f"unknown agency {policy.national_coordinator!r}",
+                              "national_coordinator", "national_coordinator")
+    runtime.indexes.update(INDEXES)
+    watcher = SlaWatcher(store=ClockStore(runtime.db), publish_all=runtime.publish_all,
+                         topics=runtime.topics, policy=policy, agencies=agencies,
+                         clock=clock or SystemClock())
+    runtime.consume(runtime.topics.received, watcher.handle_events,
+                    title="sla:complaints.received", description="Start the routing clock")
+    runtime.consume(runtime.topics.status, watcher.handle_events,
+                    title="sla:complaints.status", description="Move the stage clocks")
+
+    async def scan_forever() -> None:
+        rounds = 0
+        while True:
+            try:
+                await watcher.scan()
+                if rounds % 20 == 0:
+                    await watcher.sample_gauges()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next round retries; never let the loop die
+                log.warning("sla scan failed", error_type=type(exc).__name__)
+            rounds += 1
+            await asyncio.sleep(settings.sla_scan_interval_seconds)
+
+    runtime.background(scan_forever)
+    spec = AsyncAPI(title="LAPOR sla", version="1.0.0",
+                    description="SLA clocks, warnings, escalations and auto-close.")
+    return runtime, runtime.asgi(spec)

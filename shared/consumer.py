@@ -1,0 +1,226 @@
+"""At-least-once consumption with one retry and dead-letter mechanism for every service.
+
+A subscriber hands a batch of raw records to a service's batch handler. The handler returns
+the records it could never process (`DeadLetter`: bad bytes, failed validation); they go to
+`<topic>.dlq` with the CONTRACT.md section 2 headers. Only after the handler and every
+publish finished is the offset committed (manual acknowledgement): a crash at any point
+means redelivery, never loss, so handlers must be idempotent.
+
+Failures that the handler raises are retried in place with capped exponential backoff:
+- infrastructure errors (database or broker unreachable) are retried until they heal, since
+  no message can make progress meanwhile and dead-lettering would lose the whole backlog;
+- any other error is retried `retry_max_attempts` times; then the batch is split and each
+  record gets its own attempts, so one poison message is dead-lettered alone and the
+  partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+from aiokafka.errors import RequestTimedOutError as KafkaRequestTimedOut
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
+
+from shared.logging import bind_event, redact_text, unbind_event
+from shared.metrics import (
+    HANDLER_DURATION,
+    HANDLER_RETRIES,
+    MESSAGES_CONSUMED,
+    MESSAGES_DEAD_LETTERED,
+)
+from shared.settings import Settings
+from shared.topics import dlq
+
+log = structlog.get_logger("lapor.consumer")
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionFailure, AutoReconnect, NetworkTimeout,
+    KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, KafkaRequestTimedOut,
+    ConnectionError, TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def key_text(self) -> str | None:
+        return self.key.decode("utf-8", "replace") if self.key is not None else None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: InboundRecord
+    error: str
+    error_type: str
+    attempts: int = 1
+
+
+class PermanentError(Exception):
+    """This message can never be processed: dead-letter it without retrying."""
+
+    def __init__(self, message: str, error_type: str = "invalid_message") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+BatchHandler = Callable[[Sequence[InboundRecord]], Awaitable[Sequence[DeadLetter]]]
+RecordHandler = Callable[[InboundRecord], Awaitable[None]]
+
+
+def one_by_one(handler: RecordHandler) -> BatchHandler:
+    """Adapt a single-record handler: records run in order, PermanentError -> dead letter."""
+
+    async def handle(records: Sequence[InboundRecord]) -> list[DeadLetter]:
+        dead: list[DeadLetter] = []
+        for record in records:
+            try:
+                await handler(record)
+            except PermanentError as exc:
+                dead.append(DeadLetter(record, str(exc), exc.error_type))
+            finally:
+                unbind_event()
+        return dead
+
+    return handle
+
+
+def dlq_headers(letter: DeadLetter, service: str) -> dict[str, str]:
+    record = letter.record
+    headers = {k: v.decode("utf-8", "replace") for k, v in record.headers
+               if not k.startswith("lapor-")}
+    headers.update({
+        "lapor-error": redact_text(letter.error)[:1000],
+        "lapor-error-type": letter.error_type,
+        "lapor-source-topic": record.topic,
+        "lapor-source-partition": str(record.partition),
+        "lapor-source-offset": str(record.offset),
+        "lapor-attempts": str(letter.attempts),
+        "lapor-service": service,
+    })
+    return headers
+
+
+class ReliableConsumer:
+    """Runs batch handlers with retries, splitting and dead-lettering (see module doc)."""
+
+    def __init__(self, broker: KafkaBroker, settings: Settings,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.service = settings.service_name
+        self.sleep = sleep
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.settings.retry_backoff_seconds * (2 ** max(attempt - 1, 0))
+        return random.uniform(0, min(base, self.settings.retry_backoff_max_seconds))  # noqa: S311
+
+    async def process(self, topic: str, records: Sequence[InboundRecord],
+                      handler: BatchHandler) -> None:
+        started = time.perf_counter()
+        dead = await self._run(topic, records, handler)
+        await self.dead_letter(dead)
+        MESSAGES_CONSUMED.labels(self.service, topic).inc(len(records))
+        HANDLER_DURATION.labels(self.service, topic).observe(time.perf_counter() - started)
+
+    async def _run(self, topic: str, records: Sequence[InboundRecord],
+                   handler: BatchHandler) -> list[DeadLetter]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return list(await handler(records))
+            except asyncio.CancelledError:
+                raise
+            except INFRASTRUCTURE_ERRORS as exc:
+                HANDLER_RETRIES.labels(self.service, topic, "infrastructure").inc()
+                log.warning("dependency unavailable, retrying", topic=topic,
+                            error=redact_text(str(exc))[:300], attempt=attempt)
+                await self.sleep(max(self._backoff(attempt), 0.05))
+            except Exception as exc:
+                if attempt < self.settings.retry_max_attempts:
+                    HANDLER_RETRIES.labels(self.service, topic, "error").inc()
+                    log.warning("handler failed, retrying", topic=topic, attempt=attempt,
+                                error_type=type(exc).__name__)
+                    await self.sleep(self._backoff(attempt))
+                    continue
+                if len(records) > 1:
+                    # Isolate the poison: each record gets its own attempts.
+                    dead: list[DeadLetter] = []
+                    for record in records:
+                        dead += await self._run(topic, [record], handler)
+                    return dead
+                log.error("giving up on message", topic=topic, attempts=attempt,
+                          error_type=type(exc).__name__, exc_info=True)
+                return [DeadLetter(records[0], f"{type(exc).__name__}: {exc}",
+                                   "handler_error", attempt)]
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            record = letter.record
+            attempt = 0
+            while True:  # the DLQ write must succeed before the offset is committed
+                attempt += 1
+                try:
+                    await self.broker.publish(
+                        record.value, dlq(record.topic), key=record.key,
+                        headers=dlq_headers(letter, self.service))
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("dead-letter publish failed, retrying",
+                                error_type=type(exc).__name__, attempt=attempt)
+                    await self.sleep(max(self._backoff(attempt), 0.05))
+            MESSAGES_DEAD_LETTERED.labels(self.service, record.topic, letter.error_type).inc()
+            log.warning("message dead-lettered", topic=record.topic,
+                        partition=record.partition, offset=record.offset,
+                        error_type=letter.error_type, error=redact_text(letter.error)[:300])
+
+
+async def _raw_body(msg: Any) -> bytes:
+    return msg.body  # type: ignore[no-any-return]  # never let FastStream decode: bad bytes are ours
+
+
+def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str,
+              handler: BatchHandler, settings: Settings, *, max_records: int | None = None,
+              title: str | None = None, description: str | None = None) -> Any:
+    """Register a batch subscriber with manual commit after `handler` and its publishes."""
+    from shared.kafka import subscriber_kwargs
+
+    @broker.subscriber(
+        topic, batch=True, max_records=max_records or settings.kafka_max_batch,
+        ack_policy=AckPolicy.MANUAL, decoder=_raw_body, title=title,
+        description=description, **subscriber_kwargs(settings))
+    async def consume(body: list[bytes], msg: KafkaMessage) -> None:
+        records = [
+            InboundRecord(r.topic, r.partition, r.offset, r.key, r.value or b"",
+                          tuple(r.headers or ()))
+            for r in msg.raw_message  # type: ignore[union-attr]
+        ]
+        await consumer.process(topic, records, handler)
+        await msg.ack()
+
+    return consume
+
+
+__all__ = [
+    "INFRASTRUCTURE_ERRORS", "BatchHandler", "DeadLetter", "InboundRecord", "PermanentError",
+    "RecordHandler", "ReliableConsumer", "bind_event", "one_by_one", "subscribe",
+]

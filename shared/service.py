@@ -1,0 +1,150 @@
+"""The runtime every service is built on: settings, logging, broker, database, HTTP
+(metrics, health) and the reliable consumer, wired the same way in all four services.
+
+A service module creates a `ServiceRuntime`, registers its subscribers and start-up steps,
+and returns `runtime.asgi()`; `runtime.run()` serves it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+import uvicorn
+from faststream.asgi import AsgiFastStream
+from pydantic import BaseModel
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.codec import HEADERS, encode, key_for
+from shared.consumer import BatchHandler, ReliableConsumer, subscribe
+from shared.http import ASGIApp, Readiness, ServiceHttp
+from shared.kafka import ensure_topics, make_broker
+from shared.logging import configure_logging
+from shared.metrics import EVENTS_PUBLISHED
+from shared.mongo import database, ensure_indexes, make_client, ping
+from shared.settings import Settings
+from shared.topics import Topics
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: Settings | None = None) -> None:
+        self.name = name
+        self.settings = settings or Settings.for_service(name)
+        self.log = configure_logging(name, self.settings.log_format, self.settings.log_level)
+        self.topics = Topics(self.settings.topic_prefix)
+        self.broker = make_broker(self.settings, logger=self.log)
+        self.consumer = ReliableConsumer(self.broker, self.settings)
+        self.indexes: dict[str, list[IndexModel]] = {}
+        self._mongo: AsyncMongoClient[dict[str, Any]] | None = None
+        self._startup: list[Hook] = []
+        self._ready_hooks: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.routes: dict[str, ASGIApp] = {}
+        self.readiness = Readiness(name, {"broker": self._broker_ok, "database": self._db_ok})
+
+    # -- wiring -------------------------------------------------------------------------
+    @property
+    def db(self) -> AsyncDatabase[dict[str, Any]]:
+        if self._mongo is None:
+            self._mongo = make_client(self.settings)
+        return database(self._mongo, self.settings)
+
+    def consume(self, topic: str, handler: BatchHandler, **kwargs: Any) -> None:
+        subscribe(self.broker, self.consumer, topic, handler, self.settings, **kwargs)
+
+    def on_startup(self, hook: Hook) -> None:
+        """Runs before consumers start (load config, ensure indexes); failure stops the service."""
+        self._startup.append(hook)
+
+    def after_startup(self, hook: Hook) -> None:
+        self._ready_hooks.append(hook)
+
+    def on_shutdown(self, hook: Hook) -> None:
+        self._shutdown.append(hook)
+
+    def background(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """A task that runs while the service runs (SLA scanner, notification retries)."""
+
+        async def start() -> None:
+            self._tasks.append(asyncio.create_task(loop(), name=f"{self.name}-background"))
+
+        self._ready_hooks.append(start)
+
+    # -- publishing ---------------------------------------------------------------------
+    async def publish(self, event: BaseModel, topic: str) -> None:
+        await self.broker.publish(encode(event), topic, key=key_for(event), headers=HEADERS)
+        EVENTS_PUBLISHED.labels(self.name, topic).inc()
+
+    async def publish_all(self, items: Sequence[tuple[BaseModel, str]]) -> None:
+        """Publish many events concurrently (the producer batches them); returns once all
+        are acknowledged. Order per key holds: one producer, one partition per key."""
+        await asyncio.gather(*(self.publish(event, topic) for event, topic in items))
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def _broker_ok(self) -> bool:
+        return await self.broker.ping(timeout=1.5)
+
+    async def _db_ok(self) -> bool:
+        _ = self.db
+        assert self._mongo is not None
+        return await ping(self._mongo)
+
+    async def _start(self) -> None:
+        await ensure_topics(self.settings)
+        await ensure_indexes(self.db, self.indexes)
+        for hook in self._startup:
+            await hook()
+        self.log.info("starting consumers", group=self.settings.group_id)
+
+    async def _started(self) -> None:
+        for hook in self._ready_hooks:
+            await hook()
+        self.readiness.started = True
+        self.log.info("service ready", port=self.settings.http_port)
+
+    async def _stop(self) -> None:
+        self.readiness.started = False
+        # A hard deadline: a broker that lost its state can hang offset commits for minutes.
+        deadline = threading.Timer(self.settings.shutdown_timeout_seconds + 2, os._exit, (3,))
+        deadline.daemon = True
+        deadline.start()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for hook in self._shutdown:
+            await hook()
+
+    async def _closed(self) -> None:
+        if self._mongo is not None:
+            await self._mongo.close()
+        self.log.info("service stopped")
+
+    def asgi(self, specification: Any = None) -> ServiceHttp:
+        app = AsgiFastStream(
+            self.broker,
+            logger=self.log,
+            on_startup=[self._start],
+            after_startup=[self._started],
+            on_shutdown=[self._stop],
+            after_shutdown=[self._closed],
+            specification=specification,
+        )
+        self.faststream_app = app
+        return ServiceHttp(app, self.readiness, self.routes)
+
+    def run(self, app: ServiceHttp) -> None:
+        uvicorn.run(app, host=self.settings.http_host, port=self.settings.http_port or 0,
+                    log_config=None, access_log=False, lifespan="on",
+                    timeout_graceful_shutdown=int(self.settings.shutdown_timeout_seconds))
+
+
+def bind_logger(**values: Any) -> None:
+    structlog.contextvars.bind_contextvars(**values)

@@ -1,0 +1,109 @@
+"""Runtime settings from the environment, prefix `LAPOR_` (CONTRACT.md section 7).
+
+Every service reads the same `Settings`; each service's own defaults (its HTTP port)
+come from `Settings.for_service`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.config_files import DATA_DIR
+
+SERVICE_HTTP_PORTS = {"intake": 9101, "router": 9102, "sla": 9103, "notifier": 9104}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAPOR_", extra="ignore")
+
+    service_name: str = "lapor"
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_enable_idempotence: bool = False
+    kafka_session_timeout_ms: int = Field(10000, gt=0)
+    kafka_heartbeat_interval_ms: int = Field(3000, gt=0)
+    kafka_partitions: int = Field(6, ge=1)
+    kafka_replication_factor: int = Field(1, ge=1)
+    kafka_max_batch: int = Field(500, ge=1)
+    kafka_linger_ms: int = Field(5, ge=0)
+    topic_prefix: str = ""
+
+    # MongoDB: credentials belong in the URI only, and the URI is never logged.
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
+    mongodb_database: str = "lapor"
+    mongodb_timeout_ms: int = Field(2000, gt=0)
+
+    # HTTP (metrics, health, public tracking)
+    http_host: str = "0.0.0.0"
+    http_port: int | None = None
+
+    # Logging
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+
+    # Intake: citizen secrets are derived (HMAC) from this key and the tracking id, so a
+    # re-published acknowledgement carries the same secret while stores keep only its hash.
+    citizen_secret_key: SecretStr = SecretStr("lapor-dev-only-citizen-secret-key")
+    intake_rate_limit_per_hour: int = Field(10, ge=1)
+    intake_duplicate_window_days: float = Field(7, gt=0)
+
+    # Shipped data files
+    categories_file: Path = DATA_DIR / "categories.yaml"
+    agencies_file: Path = DATA_DIR / "agencies.yaml"
+    routing_rules_file: Path = DATA_DIR / "routing_rules.yaml"
+    sla_policy_file: Path = DATA_DIR / "sla_policy.yaml"
+    sla_scan_interval_seconds: float = Field(5.0, gt=0)
+
+    # Notifier
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "LAPOR! <noreply@lapor.go.id>"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    sms_gateway_url: str | None = None
+    sms_gateway_token: SecretStr | None = None
+    public_base_url: str = "https://lapor.kutaitimurkab.go.id"
+    notify_max_attempts: int = Field(8, ge=1)
+    notify_retry_base_seconds: float = Field(2.0, gt=0)
+    notify_retry_max_seconds: float = Field(600.0, gt=0)
+    notify_concurrency: int = Field(16, ge=1)
+    notify_poll_seconds: float = Field(1.0, gt=0)
+
+    # Retry and dead-letter policy shared by every consumer
+    retry_max_attempts: int = Field(5, ge=1)
+    retry_backoff_seconds: float = Field(0.2, ge=0)
+    retry_backoff_max_seconds: float = Field(5.0, ge=0)
+    shutdown_timeout_seconds: float = Field(8.0, gt=0)
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @classmethod
+    def for_service(cls, service: str, **overrides: object) -> Settings:
+        settings = cls(service_name=service, **overrides)  # type: ignore[arg-type]
+        if settings.http_port is None:
+            settings.http_port = SERVICE_HTTP_PORTS.get(service, 9100)
+        return settings
+
+    @property
+    def group_id(self) -> str:
+        """One consumer group per service (and tenant)."""
+        return f"{self.topic_prefix}lapor-{self.service_name}"

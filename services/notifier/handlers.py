@@ -66,12 +66,20 @@ class Notifier:
                 events.append(event)
         if not events:
             return dead
-        await self.ledger.save_contacts([self._contact(e) for e in events
-                                         if isinstance(e, ComplaintReceived)])
+        received = [e for e in events if isinstance(e, ComplaintReceived)]
+        await self.ledger.save_contacts([self._contact(e) for e in received])
+        # Events that arrived before their complaint (topics are not ordered among each
+        # other) waited for its contacts: plan them now.
+        waited = await self.ledger.take_deferred([e.tracking_id for e in received])
+        events += waited
         contacts = await self.ledger.contacts_for(list({e.tracking_id for e in events}))
         documents: list[dict[str, Any]] = []
+        deferred: list[Plannable] = []
         for event in events:
             stored = contacts.get(event.tracking_id)
+            if stored is None and not isinstance(event, ComplaintReceived):
+                deferred.append(event)
+                continue
             reporter = None
             if stored is not None:
                 reporter = ReporterContact(stored.get("email"), stored.get("phone"),
@@ -82,7 +90,10 @@ class Notifier:
             title = stored.get("title") if stored else None
             documents += [self._planned(event, p, title) for p in plan.planned]
             documents += [self._skipped(event, s) for s in plan.skipped]
+        await self.ledger.defer([(e.event_id, e.tracking_id, e.model_dump(mode="json"))
+                                 for e in deferred])
         new = await self.ledger.record(documents)
+        await self.ledger.forget_deferred([e.event_id for e in waited])
         if new:
             self.deliverer.wake.set()
         return dead

@@ -18,6 +18,7 @@ from pymongo.errors import BulkWriteError
 
 COLLECTION = "notifications"
 CONTACTS = "contacts"
+DEFERRED = "deferred_events"
 
 INDEXES = {
     COLLECTION: [
@@ -25,6 +26,7 @@ INDEXES = {
         IndexModel([("tracking_id", ASCENDING)], name="tracking_id"),
     ],
     CONTACTS: [],
+    DEFERRED: [IndexModel([("tracking_id", ASCENDING)], name="tracking_id")],
 }
 
 
@@ -32,6 +34,7 @@ class Ledger:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
         self.contacts = db[CONTACTS]
+        self.deferred = db[DEFERRED]
 
     async def record(self, documents: Sequence[dict[str, Any]]) -> list[str]:
         """Insert planned notifications; returns the ids that were new."""
@@ -102,3 +105,27 @@ class Ledger:
     async def contacts_for(self, tracking_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         cursor = self.contacts.find({"_id": {"$in": list(tracking_ids)}})
         return {doc["_id"]: doc async for doc in cursor}
+
+    # -- events that arrived before their complaint ---------------------------------------
+    async def defer(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        if not events:
+            return
+        from pymongo import UpdateOne
+
+        await self.deferred.bulk_write(
+            [UpdateOne({"_id": event_id}, {"$setOnInsert": {"tracking_id": tid, "event": e}},
+                       upsert=True) for event_id, tid, e in events], ordered=False)
+
+    async def take_deferred(self, tracking_ids: Sequence[str]) -> list[Any]:
+        """Deferred events of these complaints. They are removed only once planned:
+        the caller's ledger write makes planning them twice harmless."""
+        if not tracking_ids:
+            return []
+        from shared.contract.events import EVENT_TYPES
+
+        docs = [d async for d in self.deferred.find({"tracking_id": {"$in": list(tracking_ids)}})]
+        return [EVENT_TYPES[d["event"]["event_type"]].model_validate(d["event"]) for d in docs]
+
+    async def forget_deferred(self, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            await self.deferred.delete_many({"_id": {"$in": list(event_ids)}})

@@ -1,4 +1,5 @@
-"""The complaint category taxonomy (CONTRACT.md section 8): `{code, label_id, label_en, parent?}`."""
+"""The complaint category taxonomy (CONTRACT.md section 8):
+`{code, label_id, label_en, parent?}`."""
 
 from __future__ import annotations
 

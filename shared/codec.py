@@ -38,7 +38,8 @@ def parse_object(raw: bytes | str) -> dict[str, Any]:
     except RecursionError:
         raise NotAJsonObject("JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
-        raise NotAJsonObject(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise NotAJsonObject(
+            f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(value, dict):
         raise NotAJsonObject(f"JSON {type(value).__name__} where an object was expected")
     return value
@@ -58,7 +59,8 @@ def decode_event(raw: bytes | str) -> Envelope:
 
 
 def key_for(model: BaseModel) -> bytes | None:
-    """The Kafka key: the tracking id for complaint events, `channel:channel_ref` for submissions."""
+    """The Kafka key: the tracking id for complaint events, `channel:channel_ref` for
+    submissions and their rejections."""
     if isinstance(model, Submission | SubmissionRejected):
         if model.channel is None or model.channel_ref is None:
             return None

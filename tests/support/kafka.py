@@ -95,3 +95,7 @@ class TopicReader:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def produce_sync(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+    asyncio.run(produce(bootstrap, topic, items))

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 from aiokafka.errors import RequestTimedOutError as KafkaRequestTimedOut
+from aiokafka.structs import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -33,6 +34,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 
 from shared.logging import bind_event, redact_text, unbind_event
 from shared.metrics import (
+    CONSUMER_LAG,
     HANDLER_DURATION,
     HANDLER_RETRIES,
     MESSAGES_CONSUMED,
@@ -194,6 +196,20 @@ class ReliableConsumer:
                         error_type=letter.error_type, error=redact_text(letter.error)[:300])
 
 
+def record_lag(kafka_consumer: Any, service: str, records: Sequence[InboundRecord]) -> None:
+    """Lag per partition from the high watermark the last fetch reported (no extra request)."""
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = record.offset
+    highwater_of = getattr(kafka_consumer, "highwater", None)
+    if highwater_of is None:  # FastStream's stand-in consumer: no figure
+        return
+    for (topic, partition), offset in last.items():
+        highwater = highwater_of(TopicPartition(topic, partition))
+        if highwater is not None:
+            CONSUMER_LAG.labels(service, topic, str(partition)).set(max(highwater - offset - 1, 0))
+
+
 async def _raw_body(msg: Any) -> bytes:
     return msg.body  # type: ignore[no-any-return]  # never let FastStream decode: bad bytes are ours
 
@@ -216,6 +232,7 @@ def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str,
         ]
         await consumer.process(topic, records, handler)
         await msg.ack()
+        record_lag(msg.consumer, settings.service_name, records)
 
     return consume
 

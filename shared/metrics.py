@@ -23,3 +23,6 @@ DEPENDENCY_UP = Gauge(
     "lapor_dependency_up", "1 while a dependency (broker, database) answers.",
     ["service", "dependency"])
 SERVICE_READY = Gauge("lapor_service_ready", "1 while the service is ready.", ["service"])
+CONSUMER_LAG = Gauge(
+    "lapor_consumer_lag", "Messages behind the partition's high watermark after a batch.",
+    ["service", "topic", "partition"])

@@ -47,7 +47,7 @@ async def test_hostile_inputs_are_answered_and_valid_ones_still_flow(
     await producer.start()
     try:
         valid_refs = []
-        for i, (name, value) in enumerate(submissions):
+        for i, (_name, value) in enumerate(submissions):
             await send(producer, prefix + "complaints.submitted", f"poison:{i}", value)
             if i % 5 == 0:  # a valid complaint between the hostile ones
                 ref = f"valid-{uuid.uuid4()}"
@@ -86,7 +86,7 @@ async def test_hostile_inputs_are_answered_and_valid_ones_still_flow(
         actions = hostile_actions(tracking_id)
         valid_steps = [("acknowledge", "in_progress"), ("request_info", "waiting_citizen")]
         step = 0
-        for i, (name, value) in enumerate(actions):
+        for i, (_name, value) in enumerate(actions):
             await send(producer, prefix + "complaints.actions", tracking_id, value)
             if i in (5, 11):
                 action, _ = valid_steps[step]

@@ -17,6 +17,7 @@ Failures that the handler raises are retried in place with capped exponential ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 from aiokafka.errors import RequestTimedOutError as KafkaRequestTimedOut
 from aiokafka.structs import TopicPartition
@@ -210,6 +212,22 @@ def record_lag(kafka_consumer: Any, service: str, records: Sequence[InboundRecor
             CONSUMER_LAG.labels(service, topic, str(partition)).set(max(highwater - offset - 1, 0))
 
 
+class LagCleaner(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forget the lag of partitions this instance no longer owns: another replica reports
+    them now, and a stale figure here would look like a stuck consumer."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
 async def _raw_body(msg: Any) -> bytes:
     return msg.body  # type: ignore[no-any-return]  # never let FastStream decode: bad bytes are ours
 
@@ -223,6 +241,7 @@ def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str,
     @broker.subscriber(
         topic, batch=True, max_records=max_records or settings.kafka_max_batch,
         ack_policy=AckPolicy.MANUAL, decoder=_raw_body, title=title,
+        listener=LagCleaner(settings.service_name),
         description=description, **subscriber_kwargs(settings))
     async def consume(body: list[bytes], msg: KafkaMessage) -> None:
         records = [

@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test test-unit test-integration lint typecheck demo bench clean
+.PHONY: install test test-unit test-integration test-prometheus prometheus-tools asyncapi lint \
+	typecheck demo bench clean
 
 install: $(STAMP)
 
@@ -17,15 +18,35 @@ $(STAMP): pyproject.toml
 
 # Unit tests first (fast, no servers), then integration and end-to-end tests on the real
 # embedded broker, database, SMTP and HTTP servers, which the test fixtures start and stop.
-test: install
+test: install test-prometheus
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 	$(PY) -m pytest tests/integration tests/e2e -v $(PYTEST_ARGS)
+
+# promtool and prometheus come from Debian's `prometheus` package (the Prometheus
+# integration test runs /usr/bin/prometheus); installed when missing, as on a fresh CI machine.
+prometheus-tools:
+	@if ! command -v promtool >/dev/null 2>&1 || ! test -x /usr/bin/prometheus; then \
+		echo "installing Debian package prometheus (promtool, prometheus)"; \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	fi
+
+# Prometheus configuration, alert rules and their unit tests (deploy/prometheus).
+test-prometheus: prometheus-tools
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/tests/alerts_test.yml
 
 test-unit: install
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test-integration: install
+test-integration: install prometheus-tools
 	$(PY) -m pytest tests/integration tests/e2e -v $(PYTEST_ARGS)
+
+# Regenerate docs/asyncapi/<service>.json from the code (a unit test fails when stale).
+asyncapi: install
+	$(PY) -m shared.asyncapi
 
 lint: install
 	$(VENV)/bin/ruff check shared services tests

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Union
 
 import structlog
 import uvicorn
@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.codec import HEADERS, encode, key_for
 from shared.consumer import BatchHandler, ReliableConsumer, subscribe
+from shared.contract import EVENT_TYPES, Action
 from shared.http import ASGIApp, Readiness, ServiceHttp
 from shared.kafka import ensure_topics, make_broker
 from shared.logging import configure_logging
@@ -33,6 +34,8 @@ from shared.settings import Settings
 from shared.topics import Topics
 
 Hook = Callable[[], Awaitable[None]]
+# What `declare_publisher` accepts by name: every event type, and the lifecycle command.
+PUBLISHED_SCHEMAS: dict[str, type[BaseModel]] = {**EVENT_TYPES, "action": Action}
 
 
 class ServiceRuntime:
@@ -81,6 +84,19 @@ class ServiceRuntime:
         self._ready_hooks.append(start)
 
     # -- publishing ---------------------------------------------------------------------
+    def declare_publisher(self, topic: str, *schemas: str | type[BaseModel],
+                          description: str) -> None:
+        """Document a topic this service publishes to, for the AsyncAPI document only.
+
+        Events go out through `publish`/`publish_all`; this registers a FastStream
+        publisher that carries the schema and is never used to send. `schemas` are event
+        types (`"complaint.routed"`), `"action"` (a lifecycle command) or models.
+        """
+        models = [PUBLISHED_SCHEMAS[s] if isinstance(s, str) else s for s in schemas]
+        schema: Any = models[0] if len(models) == 1 else Union[tuple(models)]  # noqa: UP007
+        self.broker.publisher(topic, schema=schema, title=f"{self.name}:{topic}",
+                              description=description)
+
     async def publish(self, event: BaseModel, topic: str) -> None:
         await self.broker.publish(encode(event), topic, key=key_for(event), headers=HEADERS)
         EVENTS_PUBLISHED.labels(self.name, topic).inc()

@@ -7,6 +7,7 @@ from faststream.specification import AsyncAPI
 from services.router.adapters.cases import INDEXES, CaseStore
 from services.router.domain.rules import load_rules
 from services.router.handlers import Router
+from services.router.sampler import CaseSampler
 from services.router.tracking import PREFIX, TrackingEndpoint
 from shared.agencies import load_agencies
 from shared.categories import load_taxonomy
@@ -26,14 +27,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                        taxonomy=load_taxonomy(settings.categories_file))
     runtime.indexes.update(INDEXES)
     store = CaseStore(runtime.db)
+    sampler = CaseSampler(store)
     router = Router(store=store, publish_all=runtime.publish_all, topics=runtime.topics,
-                    rules=rules, agencies=agencies, clock=clock or SystemClock())
+                    rules=rules, agencies=agencies, clock=clock or SystemClock(),
+                    on_change=sampler.changed)
     runtime.consume(runtime.topics.received, router.handle_received,
                     title="router:complaints.received", description="New complaints to route")
     runtime.consume(runtime.topics.actions, router.handle_actions,
                     title="router:complaints.actions",
                     description="Lifecycle actions from agencies, citizens, admins, sla")
     runtime.routes[PREFIX] = TrackingEndpoint(store, agencies)
+    runtime.background(sampler.run)
+    for topic, event_type, what in (
+            (runtime.topics.routed, "complaint.routed", "Cases assigned to an agency"),
+            (runtime.topics.triage, "complaint.needs_triage", "Cases for the coordinators"),
+            (runtime.topics.status, "complaint.status_changed", "Every case status change"),
+            (runtime.topics.actions_rejected, "action.rejected", "Actions refused, and why")):
+        runtime.declare_publisher(topic, event_type, description=what)
     spec = AsyncAPI(title="LAPOR router", version="1.0.0",
                     description="Routes complaints to agencies and runs the case lifecycle.")
     return runtime, runtime.asgi(spec)

@@ -15,6 +15,7 @@ from services.router import metrics
 from services.router.adapters.cases import CaseStore
 from services.router.domain.case import Case
 from services.router.domain.lifecycle import (
+    DEFAULT_MAX_REASSIGNMENTS,
     Accepted,
     Duplicate,
     Outcome,
@@ -42,8 +43,8 @@ from shared.contract import (
     Reporter,
 )
 from shared.contract.events import EVENT_TYPES
-from shared.logging import bind_event
-from shared.topics import Topics
+from shared.logging import bind_event, unbind_event
+from shared.topics import ROUTED, STATUS, TRIAGE, Topics
 
 log = structlog.get_logger("router")
 
@@ -55,11 +56,19 @@ def derived_id(record: InboundRecord, purpose: str) -> str:
                           f"lapor:{record.topic}/{record.partition}/{record.offset}/{purpose}"))
 
 
+def rejection_event_id(tracking_id: str, action_id: str) -> str:
+    """One answer per action: a replayed action id gets the very same `action.rejected`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL,
+                          f"lapor:action.rejected/{tracking_id}/{action_id}"))
+
+
 class Router:
     def __init__(self, *, store: CaseStore, publish_all: PublishAll, topics: Topics,
                  rules: Sequence[RoutingRule], agencies: AgencyRegistry, clock: Clock,
-                 max_reassignments: int = 5) -> None:
+                 max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+                 on_change: Callable[[], None] = lambda: None) -> None:
         self.store = store
+        self.on_change = on_change  # cases changed (the gauges' sampler looks sooner)
         self.publish_all = publish_all
         self.topics = topics
         self.rules = rules
@@ -73,13 +82,14 @@ class Router:
 
     async def _flush(self, documents: Sequence[dict[str, Any]]) -> None:
         items: list[tuple[BaseModel, str]] = []
-        for document in documents:
-            for entry in document.get("outbox") or []:
+        pending = [d for d in documents if d.get("outbox")]
+        for document in pending:
+            for entry in document["outbox"]:
                 event = EVENT_TYPES[entry["event"]["event_type"]].model_validate(entry["event"])
                 items.append((event, self.topics.name(entry["topic"])))
         if items:
             await self.publish_all(items)
-            await self.store.clear_outbox([d["_id"] for d in documents if d.get("outbox")])
+            await self.store.clear_outbox(pending)
 
     def _outcome_event(self, case: Case, outcome: Outcome, document: dict[str, Any]
                        ) -> tuple[Envelope, str]:
@@ -87,16 +97,14 @@ class Router:
         if isinstance(outcome, RoutingDecision):
             agency = self.agencies.require(outcome.agency_id)
             reporter = document.get("reporter")
-            metrics.ROUTED.labels(agency.id, outcome.reason).inc()
             return ComplaintRouted(
                 tracking_id=case.tracking_id, occurred_at=self.clock.now(),
                 agency_id=agency.id, agency_name=agency.name, rule_id=outcome.rule_id,
                 reason=outcome.reason, complaint=summary,
                 reporter=Reporter.model_validate(reporter) if reporter else None,
-            ), "complaints.routed"
-        metrics.TRIAGED.labels(outcome.reason).inc()
+            ), ROUTED
         return ComplaintNeedsTriage(tracking_id=case.tracking_id, occurred_at=self.clock.now(),
-                                    reason=outcome.reason, complaint=summary), "complaints.triage"
+                                    reason=outcome.reason, complaint=summary), TRIAGE
 
     def _events_of(self, accepted: Accepted, document: dict[str, Any]) -> list[dict[str, Any]]:
         entries = []
@@ -105,37 +113,62 @@ class Router:
             entries.append(self._outbox_entry(event, topic))
         for change in accepted.status_changes:
             entries.append(self._outbox_entry(change.to_event(accepted.case.tracking_id),
-                                              "complaints.status"))
+                                              STATUS))
         return entries
+
+    @staticmethod
+    def _count(outcome: Outcome | None) -> None:
+        """Metrics of a stored routing decision (counted once, after the write won)."""
+        if isinstance(outcome, RoutingDecision):
+            metrics.ROUTED.labels(outcome.agency_id, outcome.reason).inc()
+        elif isinstance(outcome, TriageDecision):
+            metrics.TRIAGED.labels(str(outcome.reason)).inc()
 
     # -- complaints.received ------------------------------------------------------------
     async def handle_received(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
-        received: dict[str, ComplaintReceived] = {}
+        received: dict[str, tuple[InboundRecord, ComplaintReceived]] = {}
         for record in records:
             try:
                 event = ComplaintReceived.model_validate(parse_object(record.value))
             except (NotAJsonObject, ValidationError) as exc:
                 dead.append(DeadLetter(record, _describe(exc), "invalid_event"))
                 continue
-            received.setdefault(event.tracking_id, event)
+            received.setdefault(event.tracking_id, (record, event))
         if not received:
             return dead
         existing = await self.store.get_many(list(received))
-        documents = [self._new_case(event) for tid, event in received.items()
-                     if tid not in existing]
+        documents: list[dict[str, Any]] = []
+        outcomes: dict[str, Outcome | None] = {}
+        for tracking_id, (record, event) in received.items():
+            if tracking_id in existing:
+                continue  # redelivered or republished: the case exists, routed once
+            try:
+                secret_hash = hash_citizen_secret(event.tracking_id, event.citizen_secret)
+            except ValueError:
+                dead.append(DeadLetter(record, "malformed tracking_id or citizen_secret",
+                                       "invalid_event"))
+                continue
+            document, accepted = self._new_case(event, secret_hash)
+            documents.append(document)
+            outcomes[tracking_id] = accepted.outcome
+        unbind_event()
         clashed = await self.store.insert_new(documents)
         if clashed:  # another instance stored them meanwhile: publish what it left pending
             existing.update(await self.store.get_many(list(clashed)))
-        await self._flush([d for d in documents if d["_id"] not in clashed]
-                          + [d for d in existing.values() if d.get("outbox")])
+        inserted = [d for d in documents if d["_id"] not in clashed]
+        for document in inserted:
+            self._count(outcomes[document["_id"]])
+        if inserted:
+            self.on_change()
+        await self._flush(inserted + [d for d in existing.values() if d.get("outbox")])
         return dead
 
-    def _new_case(self, event: ComplaintReceived) -> dict[str, Any]:
+    def _new_case(self, event: ComplaintReceived, secret_hash: str
+                  ) -> tuple[dict[str, Any], Accepted]:
         bind_event(event.event_id, event.tracking_id)
-        accepted = route_new_case(
-            event, self.rules, now=self.clock.now(),
-            citizen_secret_hash=hash_citizen_secret(event.tracking_id, event.citizen_secret))
+        accepted = route_new_case(event, self.rules, now=self.clock.now(),
+                                  citizen_secret_hash=secret_hash)
         document = {
             "_id": event.tracking_id,
             "version": 1,
@@ -149,11 +182,12 @@ class Router:
         document["case"] = accepted.case.model_dump(mode="json")
         document["outbox"] = self._events_of(accepted, document)
         document["outbox_pending"] = True
-        return document
+        return document, accepted
 
     # -- complaints.actions -------------------------------------------------------------
     async def handle_actions(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
+        items: list[tuple[InboundRecord, Action | None, dict[str, Any], str]] = []
         for record in records:
             try:
                 data = parse_object(record.value)
@@ -161,22 +195,39 @@ class Router:
                 dead.append(DeadLetter(record, str(exc), "not_json_object"))
                 continue
             try:
-                action = Action.model_validate(data)
+                items.append((record, Action.model_validate(data), data, ""))
             except ValidationError as exc:
-                await self._reject(record, data.get("action_id"), data.get("tracking_id"),
-                                   "invalid_action", _describe(exc))
-                continue
-            bind_event(action.action_id, action.tracking_id)
-            await self._apply(record, action)
+                items.append((record, None, data, _describe(exc)))
+        # Action ids answered with a rejection before keep that answer (one query per batch).
+        answered = await self.store.rejections_for(list(dict.fromkeys(
+            (action.tracking_id, action.action_id) for _, action, _, _ in items if action)))
+        for record, action, data, problem in items:
+            try:
+                if action is None:
+                    await self._reject_invalid(record, data, problem)
+                    continue
+                bind_event(action.action_id, action.tracking_id)
+                key = (action.tracking_id, action.action_id)
+                if key in answered:
+                    metrics.ACTIONS_REPLAYED.labels("rejected").inc()
+                    log.info("action id answered before, repeating its rejection",
+                             reason=answered[key].get("reason"))
+                    await self._publish_rejection(answered[key])
+                    continue
+                rejection = await self._apply(action)
+                if rejection is not None:
+                    answered[key] = rejection
+            finally:
+                unbind_event()
         return dead
 
-    async def _apply(self, record: InboundRecord, action: Action) -> None:
+    async def _apply(self, action: Action) -> dict[str, Any] | None:
+        """Apply one action; returns the stored rejection when it was rejected."""
         while True:
             document = await self.store.get(action.tracking_id)
             if document is None:
-                await self._reject(record, action.action_id, action.tracking_id,
-                                   RejectionReason.UNKNOWN_COMPLAINT, "no such complaint")
-                return
+                return await self._reject(action, RejectionReason.UNKNOWN_COMPLAINT,
+                                          "no such complaint")
             if document.get("outbox"):
                 await self._flush([document])  # a crash left events unpublished
                 document["outbox"] = []
@@ -190,11 +241,11 @@ class Router:
                 verify_secret=verify_citizen_secret, now=self.clock.now(),
                 max_reassignments=self.max_reassignments)
             if isinstance(result, Duplicate):
-                return
+                metrics.ACTIONS_REPLAYED.labels("applied").inc()
+                log.info("action id applied before, nothing to do")
+                return None
             if isinstance(result, Rejected):
-                await self._reject(record, action.action_id, action.tracking_id,
-                                   result.reason, result.detail)
-                return
+                return await self._reject(action, result.reason, result.detail)
             version = int(document.get("version", 1))
             updated = {**document, "version": version + 1,
                        "case": result.case.model_dump(mode="json")}
@@ -204,20 +255,46 @@ class Router:
                 metrics.ACTIONS_APPLIED.labels(action.action.value).inc()
                 if action.action in (ActionName.TRANSFER, ActionName.DECLINE):
                     metrics.TRANSFERS.labels(action.action.value).inc()
+                self._count(result.outcome)
+                self.on_change()
+                log.info("action applied", action=action.action.value,
+                         status=result.case.status.value)
                 await self._flush([updated])
-                return
+                return None
             log.info("case changed meanwhile, applying again")
 
-    async def _reject(self, record: InboundRecord, action_id: object, tracking_id: object,
-                      reason: str, detail: str) -> None:
+    async def _reject(self, action: Action, reason: str, detail: str) -> dict[str, Any]:
+        """Answer on complaints.actions.rejected and remember the answer for this action id."""
         metrics.ACTIONS_REJECTED.labels(str(reason)).inc()
-        log.info("action rejected", reason=str(reason), detail=detail[:300])
+        log.info("action rejected", action=action.action.value, reason=str(reason),
+                 detail=detail[:300])
+        event = ActionRejected(
+            event_id=rejection_event_id(action.tracking_id, action.action_id),
+            occurred_at=self.clock.now(), action_id=action.action_id,
+            tracking_id=action.tracking_id, reason=str(reason), detail=detail[:500])
+        stored = await self.store.remember_rejection(action.tracking_id, action.action_id,
+                                                     event.model_dump(mode="json"))
+        await self._publish_rejection(stored)
+        return stored
+
+    async def _reject_invalid(self, record: InboundRecord, data: dict[str, Any],
+                              problem: str) -> None:
+        """An action that does not parse: answered (ids as far as readable), not remembered,
+        with an event id derived from the record so a redelivery repeats it exactly."""
+        reason = RejectionReason.INVALID_ACTION
+        metrics.ACTIONS_REJECTED.labels(str(reason)).inc()
+        log.info("action rejected", reason=str(reason), detail=problem[:300])
+        action_id, tracking_id = data.get("action_id"), data.get("tracking_id")
         event = ActionRejected(
             event_id=derived_id(record, "action.rejected"), occurred_at=self.clock.now(),
-            action_id=action_id if isinstance(action_id, str) else None,
-            tracking_id=tracking_id if isinstance(tracking_id, str) else None,
-            reason=str(reason), detail=detail[:500])
+            action_id=action_id[:100] if isinstance(action_id, str) else None,
+            tracking_id=tracking_id[:40] if isinstance(tracking_id, str) else None,
+            reason=str(reason), detail=problem[:500])
         await self.publish_all([(event, self.topics.actions_rejected)])
+
+    async def _publish_rejection(self, stored: dict[str, Any]) -> None:
+        await self.publish_all([(ActionRejected.model_validate(stored),
+                                 self.topics.actions_rejected)])
 
 
 def _describe(exc: Exception) -> str:

@@ -8,12 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 from services.router.adapters.cases import CaseStore
-from services.router.domain.case import Case
+from services.router.domain.case import AuditEntry, Case
 from shared.agencies import AgencyRegistry
+from shared.contract import ActorType
 from shared.http import Receive, Scope, Send, send_json
 from shared.tracking_id import parse_tracking_id
 
 PREFIX = "/v1/complaints/"
+
+
+def public_message(entry: AuditEntry) -> str | None:
+    """Agencies', admins' and the system's messages are public text; a citizen's own words
+    (a reply may carry an address, a phone number, a name) are not shown to whoever holds
+    the tracking id. The audit trail and complaints.status keep them for the agency."""
+    return None if entry.actor.type == ActorType.CITIZEN else entry.message
 
 
 def public_view(case: Case, agencies: AgencyRegistry) -> dict[str, Any]:
@@ -25,7 +33,7 @@ def public_view(case: Case, agencies: AgencyRegistry) -> dict[str, Any]:
         "history": [
             {"status": entry.status.value,
              "at": entry.at.isoformat().replace("+00:00", "Z"),
-             "message": entry.message}
+             "message": public_message(entry)}
             for entry in case.public_history()
         ],
     }

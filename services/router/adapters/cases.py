@@ -5,6 +5,11 @@ the events are published afterwards and the outbox cleared. A crash in between l
 outbox in place and the redelivered message publishes exactly those events again (same
 event ids), so nothing is lost and consumers can drop the repeat by event_id.
 `version` guards against two writers (e.g. during a consumer-group rebalance).
+
+Rejected actions are remembered in `action_rejections` (one document per tracking id and
+action id, holding the `action.rejected` event as first published): an action id, once
+answered, keeps its answer, so a replay can neither change the case later nor draw a
+different rejection.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from shared.contract import OPEN_STATUSES
+
 COLLECTION = "cases"
+REJECTIONS = "action_rejections"
 
 INDEXES = {
     COLLECTION: [
@@ -30,6 +38,7 @@ INDEXES = {
 class CaseStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
+        self.rejections = db[REJECTIONS]
 
     async def get(self, tracking_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": tracking_id})
@@ -58,12 +67,46 @@ class CaseStore:
             {"_id": document["_id"], "version": expected_version}, document)
         return result.modified_count == 1
 
-    async def clear_outbox(self, tracking_ids: Sequence[str]) -> None:
-        if tracking_ids:
-            await self.collection.update_many(
-                {"_id": {"$in": list(tracking_ids)}},
-                {"$set": {"outbox": []}, "$unset": {"outbox_pending": ""}})
+    async def clear_outbox(self, documents: Sequence[dict[str, Any]]) -> None:
+        """Mark the outbox of these documents published, unless the case changed meanwhile
+        (a newer version carries a newer outbox that its writer has yet to publish)."""
+        operations = [
+            UpdateOne({"_id": d["_id"], "version": d.get("version", 1)},
+                      {"$set": {"outbox": []}, "$unset": {"outbox_pending": ""}})
+            for d in documents
+        ]
+        if operations:
+            await self.collection.bulk_write(operations, ordered=False)
 
-    async def count_by_status(self) -> dict[str, int]:
-        pipeline = [{"$group": {"_id": "$case.status", "n": {"$sum": 1}}}]
+    async def count_open_by_status(self) -> dict[str, int]:
+        """Open cases by status (uses the status index; closed and rejected grow forever)."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"case.status": {"$in": sorted(str(s) for s in OPEN_STATUSES)}}},
+            {"$group": {"_id": "$case.status", "n": {"$sum": 1}}},
+        ]
         return {row["_id"]: row["n"] async for row in await self.collection.aggregate(pipeline)}
+
+    # -- remembered rejections ------------------------------------------------------------
+    @staticmethod
+    def rejection_key(tracking_id: str, action_id: str) -> str:
+        return f"{tracking_id}/{action_id}"
+
+    async def rejections_for(self, keys: Sequence[tuple[str, str]]
+                             ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored `action.rejected` events of these (tracking_id, action_id) pairs."""
+        if not keys:
+            return {}
+        ids = [self.rejection_key(t, a) for t, a in keys]
+        cursor = self.rejections.find({"_id": {"$in": ids}})
+        return {(doc["tracking_id"], doc["action_id"]): doc["event"] async for doc in cursor}
+
+    async def remember_rejection(self, tracking_id: str, action_id: str,
+                                 event: dict[str, Any]) -> dict[str, Any]:
+        """Store the rejection unless one is stored already; returns the stored event."""
+        stored = await self.rejections.find_one_and_update(
+            {"_id": self.rejection_key(tracking_id, action_id)},
+            {"$setOnInsert": {"tracking_id": tracking_id, "action_id": action_id,
+                              "event": event}},
+            upsert=True, return_document=ReturnDocument.AFTER)
+        assert stored is not None  # upsert with ReturnDocument.AFTER always returns one
+        return stored["event"]  # type: ignore[no-any-return]

@@ -36,7 +36,12 @@ class AuditEntry(BaseModel):
     action_id: str | None = None
     agency_id: str | None = None  # the assignee after this entry
     message: str | None = None  # public text
-    note: str | None = None
+    note: str | None = None  # internal: the routing explanation (which rule and why)
+    # The routing decision behind this entry, if any: the rule that chose the agency (None
+    # for transfer/manual/triage) and the reason ("rule" | "transfer" | "manual", or the
+    # triage reason: "no_region", "no_matching_rule", "declined_by_all", ...).
+    rule_id: str | None = None
+    reason: str | None = None
     rating: int | None = None
     public: bool = True
 

@@ -139,13 +139,22 @@ def route_new_case(received: ComplaintReceived, rules: Sequence[RoutingRule], *,
         status, assignee = Status.ASSIGNED, decision.agency_id
     else:
         status, assignee = Status.TRIAGE, None
+    rule_id, reason, note = _decision_fields(decision)
     entry = AuditEntry(status=status, previous_status=Status.RECEIVED, at=now,
                        actor=ROUTER_ACTOR, action=ROUTED_ENTRY, agency_id=assignee,
-                       note=decision.explanation)
+                       rule_id=rule_id, reason=reason, note=note)
     change = StatusChange(status, Status.RECEIVED, assignee, None, ROUTER_ACTOR, None, now)
     new_case = case.model_copy(update={"status": status, "assignee": assignee,
                                        "history": (*case.history, entry)})
     return Accepted(new_case, (change,), decision)
+
+
+def _decision_fields(decision: Outcome | None) -> tuple[str | None, str | None, str | None]:
+    """What the audit trail keeps of a routing decision: (rule_id, reason, explanation)."""
+    if decision is None:
+        return None, None, None
+    rule_id = decision.rule_id if isinstance(decision, RoutingDecision) else None
+    return rule_id, str(decision.reason), decision.explanation
 
 
 def _check_actor(case: Case, action: Action, rule: Transition,
@@ -172,22 +181,23 @@ class _Step:
     action: Action
     now: datetime
 
-    def entry(self, status: Status, assignee: str | None, *, note: str | None = None,
+    def entry(self, status: Status, assignee: str | None, *, outcome: Outcome | None = None,
               public: bool = True) -> AuditEntry:
+        rule_id, reason, note = _decision_fields(outcome)
         return AuditEntry(status=status, previous_status=self.case.status, at=self.now,
                           actor=self.action.actor, action=str(self.action.action),
                           action_id=self.action.action_id, agency_id=assignee,
-                          message=self.action.message, note=note,
+                          message=self.action.message, note=note, rule_id=rule_id,
+                          reason=reason,
                           rating=self.action.rating if self.action.action == ActionName.RATE
                           else None, public=public)
 
     def accept(self, status: Status, assignee: str | None, outcome: Outcome | None = None,
                **update: object) -> Accepted:
-        note = outcome.explanation if outcome is not None else None
         case = self.case.model_copy(update={
             "status": status, "assignee": assignee,
             "applied_action_ids": (*self.case.applied_action_ids, self.action.action_id),
-            "history": (*self.case.history, self.entry(status, assignee, note=note)),
+            "history": (*self.case.history, self.entry(status, assignee, outcome=outcome)),
             **update,
         })
         change = StatusChange(status, self.case.status, assignee, self.action.action_id,

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 
 class RejectionReason(StrEnum):
+    INVALID_ACTION = "invalid_action"  # decided by the caller: the action does not parse
     UNKNOWN_COMPLAINT = "unknown_complaint"  # decided by the caller: no case for tracking_id
     ACTOR_NOT_ALLOWED = "actor_not_allowed"  # this actor type may not take this action
     NOT_ASSIGNEE = "not_assignee"  # an agency acting on a case assigned to someone else

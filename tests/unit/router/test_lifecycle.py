@@ -175,8 +175,14 @@ def test_lifecycle_matrix(name: str, status: Status, label: str, actor: Actor,
         assert result.outcome.agency_id == NEW_ASSIGNEE[name]
         assert result.outcome.reason == {"decline": "rule", "transfer": "transfer",
                                          "assign": "manual"}[name]
+        # The decision is recorded in the audit trail too.
+        entry = new.history[-1]
+        assert (entry.reason, entry.rule_id) == (result.outcome.reason, result.outcome.rule_id)
+        assert entry.note == result.outcome.explanation
     else:
         assert result.outcome is None
+        assert (new.history[-1].reason, new.history[-1].rule_id, new.history[-1].note) == (
+            None, None, None)
 
 
 def test_matrix_covers_every_action_status_and_actor_type() -> None:
@@ -237,7 +243,7 @@ def test_case_without_secret_hash_refuses_citizens() -> None:
 
 def test_reason_codes_are_the_contract_strings() -> None:
     assert REJECTION_REASONS == {
-        "unknown_complaint", "actor_not_allowed", "not_assignee", "bad_citizen_secret",
+        "invalid_action", "unknown_complaint", "actor_not_allowed", "not_assignee", "bad_citizen_secret",
         "invalid_transition", "message_required", "target_required", "unknown_agency",
         "invalid_target", "invalid_rating"}
 
@@ -313,6 +319,7 @@ def test_decline_chain_until_declined_by_all(shipped_rules: list[RoutingRule]) -
     assert isinstance(result.outcome, TriageDecision)
     assert result.outcome.reason == TriageReason.DECLINED_BY_ALL
     assert case.assignee is None and case.declined_by == tuple(visited)
+    assert (case.history[-1].reason, case.history[-1].rule_id) == ("declined_by_all", None)
     assert result.status_changes[0].status == Status.TRIAGE
 
 
@@ -392,6 +399,9 @@ def test_new_case_routed_by_rule(shipped_rules: list[RoutingRule]) -> None:
     assert [e.status for e in case.public_history()] == [Status.RECEIVED, Status.ASSIGNED]
     assert isinstance(result.outcome, RoutingDecision)
     assert result.outcome.rule_id == "kutim-infrastructure"
+    routed = case.history[-1]
+    assert (routed.rule_id, routed.reason) == ("kutim-infrastructure", "rule")
+    assert "kutim-infrastructure" in (routed.note or "")
     (change,) = result.status_changes
     assert (change.status, change.previous_status, change.agency_id, change.action_id) == (
         Status.ASSIGNED, Status.RECEIVED, "kutim-pupr", None)
@@ -409,3 +419,4 @@ def test_new_case_to_triage(shipped_rules: list[RoutingRule], region: str | None
     assert (result.case.status, result.case.assignee) == (Status.TRIAGE, None)
     assert isinstance(result.outcome, TriageDecision) and result.outcome.reason == reason
     assert result.status_changes[0].status == Status.TRIAGE
+    assert (result.case.history[-1].reason, result.case.history[-1].rule_id) == (reason, None)

@@ -1,0 +1,55 @@
+"""Samples the case gauges (open cases by status, triage backlog) from the database.
+
+Counters are counted where things happen; these two are states, read from the cases
+collection, so every router instance reports the same numbers whichever partitions it
+holds. A sample is taken every `interval` seconds, and sooner (at most once per
+`min_gap`) after this instance changed a case, so the gauges follow activity closely
+without a query per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from services.router import metrics
+from services.router.adapters.cases import CaseStore
+from shared.contract import OPEN_STATUSES, Status
+
+log = structlog.get_logger("router.sampler")
+
+
+async def sample_cases(store: CaseStore) -> dict[str, int]:
+    counts = await store.count_open_by_status()
+    for status in OPEN_STATUSES:  # zero, not a stale value, once a status empties
+        metrics.OPEN_CASES.labels(str(status)).set(counts.get(str(status), 0))
+    metrics.TRIAGE_BACKLOG.set(counts.get(str(Status.TRIAGE), 0))
+    return counts
+
+
+class CaseSampler:
+    def __init__(self, store: CaseStore, *, interval: float = 15.0,
+                 min_gap: float = 1.0) -> None:
+        self.store = store
+        self.interval = interval
+        self.min_gap = min_gap
+        self._changed = asyncio.Event()
+
+    def changed(self) -> None:
+        """Cases changed here: sample soon."""
+        self._changed.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await sample_cases(self.store)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be away for a while: try again
+                log.warning("sampling cases failed", error_type=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self.interval)
+            await asyncio.sleep(self.min_gap)  # let a burst of changes settle
+            self._changed.clear()

@@ -1,0 +1,50 @@
+"""One real router process per test module (`python -m services.router`) on the session's
+real broker and database, in a tenant of its own (topic prefix, database)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from shared.devinfra import LocalInfra
+from shared.devinfra.services import ServiceProcess
+from tests.integration.router.driver import Lapor
+
+
+@pytest.fixture(scope="module")
+def router_env(infra: LocalInfra) -> dict[str, str]:
+    """A tenant of its own for the module (tenant_env is per test; the router is not)."""
+    tenant = uuid.uuid4().hex[:10]
+    return {
+        **infra.env,
+        "LAPOR_TOPIC_PREFIX": f"t{tenant}.",
+        "LAPOR_MONGODB_DATABASE": f"lapor_{tenant}",
+        "LAPOR_KAFKA_PARTITIONS": "3",
+        "LAPOR_LOG_FORMAT": "json",
+        "LAPOR_LOG_LEVEL": "INFO",
+        "LAPOR_RETRY_BACKOFF_SECONDS": "0.05",
+    }
+
+
+@pytest.fixture(scope="module")
+def router(router_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[ServiceProcess]:
+    log_path = tmp_path_factory.mktemp("router-logs") / "router.log"
+    process = ServiceProcess("router", router_env, log_path)
+    process.start()
+    try:
+        process.wait_ready(60)
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+async def lapor(router_env: dict[str, str], router: ServiceProcess) -> AsyncIterator[Lapor]:
+    driver = await Lapor(router_env, router).start()
+    try:
+        yield driver
+    finally:
+        await driver.stop()

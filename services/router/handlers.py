@@ -41,6 +41,7 @@ from shared.contract import (
     ComplaintSummary,
     Envelope,
     Reporter,
+    Status,
 )
 from shared.contract.events import EVENT_TYPES
 from shared.logging import bind_event, unbind_event
@@ -157,8 +158,11 @@ class Router:
         if clashed:  # another instance stored them meanwhile: publish what it left pending
             existing.update(await self.store.get_many(list(clashed)))
         inserted = [d for d in documents if d["_id"] not in clashed]
+        now = self.clock.now()
         for document in inserted:
             self._count(outcomes[document["_id"]])
+            submitted_at = received[document["_id"]][1].submitted_at
+            metrics.ROUTING_LATENCY.observe(max((now - submitted_at).total_seconds(), 0.0))
         if inserted:
             self.on_change()
         await self._flush(inserted + [d for d in existing.values() if d.get("outbox")])
@@ -255,6 +259,8 @@ class Router:
                 metrics.ACTIONS_APPLIED.labels(action.action.value).inc()
                 if action.action in (ActionName.TRANSFER, ActionName.DECLINE):
                     metrics.TRANSFERS.labels(action.action.value).inc()
+                if result.case.status is Status.RESOLVED and case.status is not Status.RESOLVED:
+                    metrics.RESOLVED.labels(str(case.assignee)).inc()
                 self._count(result.outcome)
                 self.on_change()
                 log.info("action applied", action=action.action.value,

@@ -1,4 +1,4 @@
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 ROUTED = Counter("lapor_router_routed_total", "Cases assigned to an agency, by agency and reason.",
                  ["agency_id", "reason"])
@@ -14,3 +14,11 @@ TRANSFERS = Counter("lapor_router_transfers_total", "Transfers and declines, by 
                     ["action"])
 OPEN_CASES = Gauge("lapor_router_cases", "Open cases by status (sampled).", ["status"])
 TRIAGE_BACKLOG = Gauge("lapor_router_triage_backlog", "Cases waiting in triage (sampled).")
+OPEN_CASES_BY_AGENCY = Gauge("lapor_router_open_cases_by_agency",
+                             "Open cases held by each agency (sampled).", ["agency_id"])
+RESOLVED = Counter("lapor_router_resolved_total", "Cases resolved, by the resolving agency.",
+                   ["agency_id"])
+ROUTING_LATENCY = Histogram(
+    "lapor_router_routing_latency_seconds",
+    "From the citizen's submission (submitted_at) to the case routed or triaged.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))

@@ -26,7 +26,16 @@ async def sample_cases(store: CaseStore) -> dict[str, int]:
     for status in OPEN_STATUSES:  # zero, not a stale value, once a status empties
         metrics.OPEN_CASES.labels(str(status)).set(counts.get(str(status), 0))
     metrics.TRIAGE_BACKLOG.set(counts.get(str(Status.TRIAGE), 0))
+    by_agency = await store.count_open_by_agency()
+    for agency_id in set(_reported_agencies) - set(by_agency):
+        metrics.OPEN_CASES_BY_AGENCY.labels(agency_id).set(0)  # emptied: zero, not stale
+    for agency_id, n in by_agency.items():
+        metrics.OPEN_CASES_BY_AGENCY.labels(agency_id).set(n)
+    _reported_agencies.update(by_agency)
     return counts
+
+
+_reported_agencies: set[str] = set()  # agency ids are few and bounded by the registry
 
 
 class CaseSampler:

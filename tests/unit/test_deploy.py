@@ -33,10 +33,7 @@ SECRET_VARS = {f"LAPOR_{name.upper()}" for name, field in Settings.model_fields.
 # Announced metrics the services will export (names fixed in issue #8); remove a name from
 # here once it is defined in shared/metrics.py or services/*/metrics.py.
 ANNOUNCED_METRICS = {
-    "lapor_router_routing_latency_seconds",
     "lapor_notifier_acknowledgement_latency_seconds",
-    "lapor_router_open_cases_by_agency",
-    "lapor_router_resolved_total",
 }
 TEXT_SUFFIXES = {".yml", ".yaml", ".json", ".js", ".example", ".dockerignore", ""}
 

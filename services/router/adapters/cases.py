@@ -86,6 +86,14 @@ class CaseStore:
         ]
         return {row["_id"]: row["n"] async for row in await self.collection.aggregate(pipeline)}
 
+    async def count_open_by_agency(self) -> dict[str, int]:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"case.status": {"$in": sorted(str(s) for s in OPEN_STATUSES)},
+                        "case.assignee": {"$ne": None}}},
+            {"$group": {"_id": "$case.assignee", "n": {"$sum": 1}}},
+        ]
+        return {row["_id"]: row["n"] async for row in await self.collection.aggregate(pipeline)}
+
     # -- remembered rejections ------------------------------------------------------------
     @staticmethod
     def rejection_key(tracking_id: str, action_id: str) -> str:

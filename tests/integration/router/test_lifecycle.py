@@ -279,3 +279,6 @@ async def test_metrics(lapor: Lapor) -> None:
     assert metric_value(text, "lapor_router_actions_applied_total", action="confirm") >= 1
     assert metric_value(text, "lapor_router_actions_replayed_total", outcome="applied") >= 1
     assert metric_value(text, "lapor_router_actions_replayed_total", outcome="rejected") >= 1
+    assert metric_value(text, "lapor_router_resolved_total", agency_id="kutim-pupr") >= 1
+    assert metric_value(text, "lapor_router_routing_latency_seconds_count") >= 4
+    assert metric_value(text, "lapor_router_open_cases_by_agency", agency_id="kutim-pupr") >= 1

@@ -31,17 +31,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     ledger = Ledger(runtime.db)
     sms = SmsGateway(settings)
     key = settings.citizen_secret_key.get_secret_value().encode()
+    secret_for = partial(derive_citizen_secret, key)
     deliverer = Deliverer(ledger=ledger, smtp=SmtpSender(settings), sms=sms,
                           publish_all=runtime.publish_all, topics=runtime.topics,
                           settings=settings, clock=clock, agencies=agencies,
-                          secret_for=partial(derive_citizen_secret, key))
+                          secret_for=secret_for)
     notifier = Notifier(ledger=ledger, deliverer=deliverer, clock=clock, agencies=agencies,
-                        sms_enabled=sms.enabled)
+                        sms_enabled=sms.enabled, secret_for=secret_for)
     for topic in (runtime.topics.received, runtime.topics.status, runtime.topics.sla):
         runtime.consume(topic, notifier.handle, title=f"notifier:{topic}",
                         description="Events that citizens or agencies must hear about")
     runtime.background(deliverer.run_forever)
     runtime.on_shutdown(sms.close)
+    runtime.declare_publisher(runtime.topics.notifications, "notification.sent",
+                              "notification.failed", "notification.skipped",
+                              description="The outcome of every notification")
     spec = AsyncAPI(title="LAPOR notifier", version="1.0.0",
                     description="E-mail and SMS to citizens, alerts to agencies.")
     return runtime, runtime.asgi(spec)

@@ -1,16 +1,21 @@
 """Delivering ledger entries: claim, render, send, record the outcome, publish it.
 
 Runs in a background worker, never in the consumer: a slow or failing SMTP server or SMS
-gateway delays only the notifications that wait for it, never the partition.
+gateway delays only the notifications that wait for it, never the partition. Each channel
+has its own pool of in-flight sends, refilled as soon as one finishes, so an SMS gateway
+outage (every send waiting for its timeout) never holds back e-mail, and a failed attempt
+goes back to the ledger with a due time instead of occupying a slot while it waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 import structlog
@@ -25,7 +30,9 @@ from services.notifier.domain.delivery_policy import (
     FailureKind,
     classify_http,
     classify_smtp,
+    describe_failure,
     next_attempt_at,
+    should_give_up,
 )
 from services.notifier.domain.planning import (
     AgencyContact,
@@ -48,13 +55,18 @@ from shared.topics import Topics
 log = structlog.get_logger("notifier.delivery")
 
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
-LEASE = timedelta(seconds=60)
+CHANNELS = ("email", "sms")
 _EVENT_NAMESPACE = uuid.UUID("0b8f6f1e-93a6-4c1c-8d0a-2f4f8f7c0c11")
 OUTCOME_EVENTS = {"sent": NotificationSent, "failed": NotificationFailed,
                   "skipped": NotificationSkipped}
+REPORT_BATCH = 500
+QUEUE_SAMPLE_SECONDS = 1.0
 
 
 def outcome_event(doc: dict[str, Any]) -> BaseModel:
+    """The `notifications.events` record of a finished notification. Its event id derives
+    from the notification id and outcome, so a re-publish (crash before `mark_reported`)
+    is recognisable as the same event."""
     state = doc["state"]
     return OUTCOME_EVENTS[state](
         event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{doc['_id']}/{state}")),
@@ -71,7 +83,25 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+def message_id_domain(smtp_from: str) -> str:
+    """The right-hand side of Message-IDs: the sender's domain (`LAPOR_SMTP_FROM`)."""
+    _, at, domain = parseaddr(smtp_from)[1].rpartition("@")
+    domain = domain.strip().lower()
+    if not at or not domain or any(ch in domain for ch in "<>@ \t\r\n"):
+        return "lapor.local"
+    return domain
+
+
 class Deliverer:
+    """Three kinds of tasks while the service runs:
+
+    - a fetcher (`run_forever`) that keeps each channel's local queue topped up with due
+      ledger ids (woken by the consumer after new plans, by workers, or every poll);
+    - per channel, `notify_concurrency` workers that claim, send and record one id at a
+      time (an SMS gateway hanging on timeouts occupies only the SMS workers);
+    - a reporter that publishes finished outcomes and samples the retry queue.
+    """
+
     def __init__(self, *, ledger: Ledger, smtp: SmtpSender, sms: SmsGateway,
                  publish_all: PublishAll, topics: Topics, settings: Settings, clock: Clock,
                  agencies: dict[str, AgencyContact], secret_for: Callable[[str], str]) -> None:
@@ -84,67 +114,164 @@ class Deliverer:
         self.clock = clock
         self.agencies = agencies
         self.secret_for = secret_for
-        self.wake = asyncio.Event()
-        self.domain = settings.smtp_from.rsplit("@", 1)[-1].strip(" >") or "lapor.local"
-        self._semaphore = asyncio.Semaphore(settings.notify_concurrency)
+        self.wake = asyncio.Event()  # more may be due: fetch
+        self.finished = asyncio.Event()  # an outcome may wait to be published
+        self.domain = message_id_domain(settings.smtp_from)
+        # A claim outlives the slowest send (aiosmtplib's timeout is per command).
+        self.lease = timedelta(seconds=max(60.0, 6 * settings.smtp_timeout_seconds))
+        self.workers_per_channel = settings.notify_concurrency
+        # Ids fetched ahead, per channel, so workers never wait for a database round trip.
+        self.prefetch = 2 * self.workers_per_channel
+        self._queues: dict[str, asyncio.Queue[str | None]] = {
+            c: asyncio.Queue() for c in CHANNELS}
+        self._known: dict[str, set[str]] = {c: set() for c in CHANNELS}  # queued or sending
+        self._sampled_at = 0.0
 
     # -- the worker -----------------------------------------------------------------------
     async def run_forever(self) -> None:
+        workers = [asyncio.create_task(self._work(channel), name=f"notify-{channel}-{i}")
+                   for channel in CHANNELS for i in range(self.workers_per_channel)]
+        reporter = asyncio.create_task(self._report_forever(), name="notify-report")
+        try:
+            while True:
+                self.wake.clear()
+                try:
+                    await self.fetch()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # database away: try again next round
+                    log.warning("fetching due notifications failed",
+                                error_type=type(exc).__name__)
+                await self._wait(self.wake)
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            await self._stop_workers(workers)
+
+    async def _wait(self, event: asyncio.Event) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), self.settings.notify_poll_seconds)
+        except TimeoutError:
+            pass
+
+    async def fetch(self) -> int:
+        """Queue claimable ids of each channel up to its prefetch depth; returns how many."""
+        queued = 0
+        now = self.clock.now()
+        for channel in CHANNELS:
+            known = self._known[channel]
+            room = self.workers_per_channel + self.prefetch - len(known)
+            if room < self.workers_per_channel // 2 + 1:
+                continue  # plenty queued already: save the query
+            for nid in await self.ledger.due_ids(now, room, channel=channel,
+                                                 exclude=list(known)):
+                known.add(nid)
+                self._queues[channel].put_nowait(nid)
+                queued += 1
+        return queued
+
+    async def _work(self, channel: str) -> None:
+        queue = self._queues[channel]
         while True:
+            nid = await queue.get()
+            if nid is None:
+                return  # stopping
             try:
-                await self.run_once()
+                await self.deliver(nid)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # database or broker away: try again next round
-                log.warning("delivery round failed", error_type=type(exc).__name__)
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.settings.notify_poll_seconds)
-            except TimeoutError:
-                pass
-            self.wake.clear()
+            except Exception as exc:  # database away mid-delivery: the lease will lapse
+                log.warning("delivery attempt did not complete", notification_id=nid,
+                            error_type=type(exc).__name__)
+            finally:
+                self._known[channel].discard(nid)
+                self.finished.set()
+                if queue.qsize() < self.workers_per_channel:
+                    self.wake.set()
 
-    async def run_once(self) -> int:
-        """Deliver everything due, then report finished outcomes not yet published."""
-        delivered = 0
+    async def _stop_workers(self, workers: list[asyncio.Task[None]]) -> None:
+        """Drop what is only queued (unclaimed, so nothing is lost) and let sends under way
+        finish briefly: a send cut off midway stays claimed until its lease lapses and may
+        then go out a second time."""
+        for channel, queue in self._queues.items():
+            while not queue.empty():
+                queue.get_nowait()
+            self._known[channel].clear()
+            for _ in range(self.workers_per_channel):
+                queue.put_nowait(None)
+        grace = min(5.0, self.settings.shutdown_timeout_seconds / 2)
+        _, pending = await asyncio.wait(workers, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _report_forever(self) -> None:
         while True:
-            ids = await self.ledger.due_ids(self.clock.now(), 200)
-            if not ids:
-                break
-            await asyncio.gather(*(self.deliver(nid) for nid in ids))
-            delivered += len(ids)
-            if len(ids) < 200:
-                break
-        await self.report()
-        return delivered
+            self.finished.clear()
+            try:
+                await self.report()
+                await self.sample_queue()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: report next round
+                log.warning("reporting outcomes failed", error_type=type(exc).__name__)
+            await self._wait(self.finished)
 
-    async def report(self) -> None:
-        docs = await self.ledger.unreported(500)
-        if docs:
+    async def report(self) -> int:
+        """Publish `notification.*` for finished notifications not yet reported."""
+        reported = 0
+        while True:
+            docs = await self.ledger.unreported(REPORT_BATCH)
+            if not docs:
+                return reported
             await self.publish_all([(outcome_event(d), self.topics.notifications) for d in docs])
-            for doc in docs:
-                await self.ledger.mark_reported(doc["_id"])
+            await self.ledger.mark_reported([d["_id"] for d in docs])
+            reported += len(docs)
+            if len(docs) < REPORT_BATCH:
+                return reported
+
+    async def sample_queue(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._sampled_at >= QUEUE_SAMPLE_SECONDS:
+            self._sampled_at = time.monotonic()
+            metrics.RETRY_QUEUE.set(await self.ledger.pending_count())
 
     # -- one notification -----------------------------------------------------------------
     async def deliver(self, notification_id: str) -> None:
-        async with self._semaphore:
-            doc = await self.ledger.claim(notification_id, self.clock.now(), LEASE)
-            if doc is None:
-                return  # someone else has it, or it is done
+        doc = await self.ledger.claim(notification_id, self.clock.now(), self.lease)
+        if doc is None:
+            return  # someone else has it, or it is done
+        try:
+            await self._send(doc)
+        except Exception as exc:
+            await self._failed(doc, exc)
+            return
+        now = self.clock.now()
+        if not await self._finish_sent(doc, now):
+            return
+        metrics.SENT.labels(doc["channel"], doc["template"]).inc()
+        source_at = _aware(doc.get("source_occurred_at"))
+        if source_at is not None:
+            metrics.DELIVERY_LATENCY.labels(doc["channel"]).observe(
+                max((now - source_at).total_seconds(), 0.0))
+        log.info("notification sent", notification_id=notification_id,
+                 channel=doc["channel"], template=doc["template"],
+                 tracking_id=doc["tracking_id"], attempts=doc.get("attempts"))
+
+    async def _finish_sent(self, doc: dict[str, Any], now: datetime) -> bool:
+        """Record a delivered message. Retried for up to half the lease: if this write were
+        lost, the lease would lapse and the message would go out a second time."""
+        deadline = time.monotonic() + self.lease.total_seconds() / 2
+        attempt = 0
+        while True:
             try:
-                await self._send(doc)
+                return await self.ledger.finish(doc, "sent", now)
             except Exception as exc:
-                await self._failed(doc, exc)
-                return
-            now = self.clock.now()
-            await self.ledger.finish(notification_id, "sent", now)
-            metrics.SENT.labels(doc["channel"], doc["template"]).inc()
-            source_at = _aware(doc.get("source_occurred_at"))
-            if source_at is not None:
-                metrics.DELIVERY_LATENCY.labels(doc["channel"]).observe(
-                    max((now - source_at).total_seconds(), 0.0))
-            log.info("notification sent", notification_id=notification_id,
-                     channel=doc["channel"], template=doc["template"],
-                     tracking_id=doc["tracking_id"])
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("could not record a sent notification, retrying",
+                            notification_id=doc["_id"], error_type=type(exc).__name__)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                attempt += 1
 
     async def _send(self, doc: dict[str, Any]) -> None:
         rendered = render(doc["template"], doc["language"], self._context(doc))
@@ -156,13 +283,15 @@ class Deliverer:
                 tracking_id=doc["tracking_id"], language=doc["language"])
             await self.smtp.send(message)
         else:
-            assert rendered.sms is not None
+            if rendered.sms is None:
+                raise ValueError(f"template {doc['template']} has no SMS form")
             await self.sms.send(doc["recipient"], rendered.sms.text, doc["_id"])
 
     def _context(self, doc: dict[str, Any]) -> dict[str, object]:
         data = dict(doc["event"])
         if data.get("event_type") == ComplaintReceived.EVENT_TYPE:
-            # Stores never keep the secret: derive it again for the acknowledgement.
+            # Stores never keep the secret: derive it again for the acknowledgement (the
+            # consumer checked at planning time that this gives the secret intake sent).
             data["citizen_secret"] = self.secret_for(doc["tracking_id"])
         event = EVENT_TYPES[data["event_type"]].model_validate(data)
         planned = PlannedNotification(
@@ -173,23 +302,25 @@ class Deliverer:
                              title=doc.get("title"))
 
     async def _failed(self, doc: dict[str, Any], exc: Exception) -> None:
-        kind = (classify_smtp(exc) if doc["channel"] == "email" else classify_http(
-            getattr(exc, "status", exc)))
-        code = getattr(exc, "status", None) or getattr(exc, "code", None)
-        error = f"{type(exc).__name__} {code}" if code else type(exc).__name__
+        kind = classify_smtp(exc) if doc["channel"] == "email" else classify_http(exc)
+        error = describe_failure(exc)
         attempts = int(doc.get("attempts", 1))
         now = self.clock.now()
-        if kind is FailureKind.PERMANENT or attempts >= self.settings.notify_max_attempts:
-            await self.ledger.finish(doc["_id"], "failed", now, error)
-            metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
+        if should_give_up(attempts, self.settings.notify_max_attempts, kind):
+            if await self.ledger.finish(doc, "failed", now, error):
+                metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
             log.warning("notification failed", notification_id=doc["_id"],
-                        error=error, attempts=attempts, permanent=kind is FailureKind.PERMANENT)
+                        channel=doc["channel"], template=doc["template"], error=error,
+                        attempts=attempts, permanent=kind is FailureKind.PERMANENT)
             return
-        at = next_attempt_at(attempts, now, base=timedelta(
-            seconds=self.settings.notify_retry_base_seconds),
-            cap=timedelta(seconds=self.settings.notify_retry_max_seconds),
-            jitter=random.uniform)
-        await self.ledger.retry_later(doc["_id"], at, error)
-        metrics.RETRIED.labels(doc["channel"], doc["template"]).inc()
-        log.info("notification will be retried", notification_id=doc["_id"], error=error,
-                 attempts=attempts, retry_at=at.isoformat())
+        retry_after = getattr(exc, "retry_after", None)
+        cap = timedelta(seconds=self.settings.notify_retry_max_seconds)
+        at = next_attempt_at(
+            attempts, now, base=timedelta(seconds=self.settings.notify_retry_base_seconds),
+            cap=cap, jitter=random.uniform,
+            retry_after=min(retry_after, cap) if isinstance(retry_after, timedelta) else None)
+        if await self.ledger.retry_later(doc, at, error):
+            metrics.RETRIED.labels(doc["channel"], doc["template"]).inc()
+        log.info("notification will be retried", notification_id=doc["_id"],
+                 channel=doc["channel"], error=error, attempts=attempts,
+                 retry_at=at.isoformat())

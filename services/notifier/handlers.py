@@ -6,7 +6,7 @@ Delivery happens in the background worker (`delivery.Deliverer`), woken after ea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -22,6 +22,7 @@ from services.notifier.domain.planning import (
     SkippedNotification,
     plan_notifications,
 )
+from shared.citizen_secret import normalise_citizen_secret
 from shared.clock import Clock
 from shared.codec import NotAJsonObject, decode_event
 from shared.consumer import DeadLetter, InboundRecord
@@ -46,12 +47,14 @@ def stored_event(event: Envelope) -> dict[str, Any]:
 
 class Notifier:
     def __init__(self, *, ledger: Ledger, deliverer: Deliverer, clock: Clock,
-                 agencies: dict[str, AgencyContact], sms_enabled: bool) -> None:
+                 agencies: dict[str, AgencyContact], sms_enabled: bool,
+                 secret_for: Callable[[str], str] | None = None) -> None:
         self.ledger = ledger
         self.deliverer = deliverer
         self.clock = clock
         self.agencies = agencies
         self.sms_enabled = sms_enabled
+        self.secret_for = secret_for
 
     async def handle(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
@@ -67,12 +70,37 @@ class Notifier:
         if not events:
             return dead
         received = [e for e in events if isinstance(e, ComplaintReceived)]
+        # Contacts first, deferred events second; the other side (an event arriving before
+        # its complaint) defers first and looks for contacts second. Whatever the timing of
+        # two concurrent batches, one of them sees the other's write.
         await self.ledger.save_contacts([self._contact(e) for e in received])
-        # Events that arrived before their complaint (topics are not ordered among each
-        # other) waited for its contacts: plan them now.
         waited = await self.ledger.take_deferred([e.tracking_id for e in received])
         events += waited
         contacts = await self.ledger.contacts_for(list({e.tracking_id for e in events}))
+        documents, deferred = self._plan(events, contacts)
+        await self.ledger.defer([(e.event_id, e.tracking_id, e.model_dump(mode="json"))
+                                 for e in deferred])
+        if deferred:
+            late = await self.ledger.contacts_for(list({e.tracking_id for e in deferred}))
+            if late:
+                caught = [e for e in deferred if e.tracking_id in late]
+                more, _ = self._plan(caught, late)
+                documents += more
+                waited += caught
+        documents = list({d["_id"]: d for d in documents}.values())  # one plan per id
+        new = set(await self.ledger.record(documents))
+        await self.ledger.forget_deferred([e.event_id for e in waited])
+        fresh = [d for d in documents if d["_id"] in new]
+        self._count(fresh)
+        if any(d["state"] == "pending" for d in fresh):
+            self.deliverer.wake.set()
+        if any(d["state"] != "pending" for d in fresh):
+            self.deliverer.finished.set()  # skipped or failed at once: report it
+        return dead
+
+    def _plan(self, events: Sequence[Plannable], contacts: dict[str, dict[str, Any]]
+              ) -> tuple[list[dict[str, Any]], list[Plannable]]:
+        """Ledger documents for events whose complaint is known; the others, to defer."""
         documents: list[dict[str, Any]] = []
         deferred: list[Plannable] = []
         for event in events:
@@ -88,15 +116,32 @@ class Notifier:
             plan = plan_notifications(event, reporter=reporter, agencies=self.agencies,
                                       sms_enabled=self.sms_enabled)
             title = stored.get("title") if stored else None
-            documents += [self._planned(event, p, title) for p in plan.planned]
+            secret_error = self._secret_error(event)
+            documents += [self._planned(event, p, title, secret_error) for p in plan.planned]
             documents += [self._skipped(event, s) for s in plan.skipped]
-        await self.ledger.defer([(e.event_id, e.tracking_id, e.model_dump(mode="json"))
-                                 for e in deferred])
-        new = await self.ledger.record(documents)
-        await self.ledger.forget_deferred([e.event_id for e in waited])
-        if new:
-            self.deliverer.wake.set()
-        return dead
+        return documents, deferred
+
+    def _secret_error(self, event: Plannable) -> str | None:
+        """The acknowledgement's secret is derived again at delivery (stores keep none). If
+        this notifier's key would give another secret than intake's, sending would hand the
+        citizen a useless code: fail the acknowledgement visibly instead."""
+        if not isinstance(event, ComplaintReceived) or self.secret_for is None:
+            return None
+        expected = normalise_citizen_secret(event.citizen_secret)
+        if expected is not None and expected == self.secret_for(event.tracking_id):
+            return None
+        log.error("citizen secret does not match LAPOR_CITIZEN_SECRET_KEY; the "
+                  "acknowledgement is not sent", tracking_id=event.tracking_id)
+        return "citizen_secret_mismatch"
+
+    @staticmethod
+    def _count(new_documents: Iterable[dict[str, Any]]) -> None:
+        """Count outcomes decided at planning time, once (redelivery plans them again)."""
+        for doc in new_documents:
+            if doc["state"] == "skipped":
+                metrics.SKIPPED.labels(doc["template"], doc["last_error"]).inc()
+            elif doc["state"] == "failed":
+                metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
 
     def _contact(self, event: ComplaintReceived) -> dict[str, Any]:
         reporter = event.reporter
@@ -110,16 +155,20 @@ class Notifier:
                 "created_at": self.clock.now(), "attempts": 0, "reported": False}
 
     def _planned(self, event: Plannable, planned: PlannedNotification,
-                 title: str | None) -> dict[str, Any]:
-        return {**self._base(event, planned.notification_id),
-                "channel": planned.channel, "recipient": planned.recipient,
-                "recipient_masked": planned.masked_recipient, "template": planned.template.value,
-                "language": planned.language.value, "audience": planned.audience,
-                "state": "pending", "next_attempt_at": self.clock.now(),
-                "event": stored_event(event), "title": title}
+                 title: str | None, error: str | None = None) -> dict[str, Any]:
+        document = {**self._base(event, planned.notification_id),
+                    "channel": planned.channel, "recipient": planned.recipient,
+                    "recipient_masked": planned.masked_recipient,
+                    "template": planned.template.value, "language": planned.language.value,
+                    "audience": planned.audience, "state": "pending",
+                    "next_attempt_at": self.clock.now(), "event": stored_event(event),
+                    "title": title}
+        if error is not None:
+            document |= {"state": "failed", "last_error": error,
+                         "finished_at": self.clock.now()}
+        return document
 
     def _skipped(self, event: Plannable, skipped: SkippedNotification) -> dict[str, Any]:
-        metrics.SKIPPED.labels(skipped.template.value, skipped.reason).inc()
         return {**self._base(event, skipped.notification_id), "channel": None,
                 "template": skipped.template.value, "audience": skipped.audience,
                 "state": "skipped", "last_error": skipped.reason,

@@ -40,6 +40,14 @@ class _Keeper:
     def __init__(self, mailbox: Mailbox) -> None:
         self.mailbox = mailbox
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+                          address: str, rcpt_options: list[str]) -> str:
+        refusal = self.mailbox.refused_recipients.get(address.lower())
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.mailbox.refuse_with:
             return self.mailbox.refuse_with
@@ -61,6 +69,8 @@ class Mailbox:
         self.listeners: list[Any] = []
         self.lock = threading.Lock()
         self.refuse_with: str | None = None  # e.g. "451 try later" to simulate trouble
+        # Per-recipient answers to RCPT TO, e.g. {"a@x.id": "550 no such user"}.
+        self.refused_recipients: dict[str, str] = {}
         self._controller: Controller | None = None
 
     def start(self) -> Mailbox:
@@ -80,6 +90,22 @@ class Mailbox:
     def to(self, address: str) -> list[ReceivedMail]:
         with self.lock:
             return [m for m in self.messages if address in m.recipients]
+
+    def distinct_to(self, address: str) -> dict[str, ReceivedMail]:
+        """Messages by Message-ID, as a mail client shows them (a re-sent copy of the same
+        notification carries the same Message-ID)."""
+        return {str(m.header("Message-ID")): m for m in self.to(address)}
+
+    def refuse_recipient(self, address: str, reply: str | None) -> None:
+        """Answer RCPT TO for `address` with `reply` ("451 ...", "550 ..."); None accepts."""
+        if reply is None:
+            self.refused_recipients.pop(address.lower(), None)
+        else:
+            self.refused_recipients[address.lower()] = reply
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
 
     def __enter__(self) -> Mailbox:
         return self.start()

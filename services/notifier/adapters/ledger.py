@@ -8,11 +8,12 @@ the retry loop never send one notification twice while a claim is alive.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -23,6 +24,8 @@ DEFERRED = "deferred_events"
 INDEXES = {
     COLLECTION: [
         IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
+        IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="lease"),
+        IndexModel([("reported", ASCENDING), ("state", ASCENDING)], name="unreported"),
         IndexModel([("tracking_id", ASCENDING)], name="tracking_id"),
     ],
     CONTACTS: [],
@@ -52,52 +55,77 @@ class Ledger:
 
     async def claim(self, notification_id: str, now: datetime, lease: timedelta
                     ) -> dict[str, Any] | None:
-        return await self.collection.find_one_and_update(
-            {"_id": notification_id, "$or": [
-                {"state": "pending", "next_attempt_at": {"$lte": now}},
-                {"state": "sending", "lease_until": {"$lte": now}},
-            ]},
-            {"$set": {"state": "sending", "lease_until": now + lease}, "$inc": {"attempts": 1}},
-            return_document=ReturnDocument.AFTER)
+        """Take one due notification for one attempt (counted now, before sending). The
+        returned document's `claim` token must be shown to `finish`/`retry_later`, so a
+        worker whose lease lapsed cannot overwrite the outcome of the one that took over.
+        Pending-and-due first, then a lapsed claim: two `_id` lookups rather than one
+        `$or`, which a database may answer with a collection scan."""
+        update = {"$set": {"state": "sending", "lease_until": now + lease,
+                           "claim": uuid.uuid4().hex},
+                  "$inc": {"attempts": 1}}
+        for condition in ({"state": "pending", "next_attempt_at": {"$lte": now}},
+                          {"state": "sending", "lease_until": {"$lte": now}}):
+            claimed = await self.collection.find_one_and_update(
+                {"_id": notification_id, **condition}, update,
+                return_document=ReturnDocument.AFTER)
+            if claimed is not None:
+                return claimed
+        return None
 
-    async def due_ids(self, now: datetime, limit: int) -> list[str]:
-        """Ids worth claiming: pending and due, or stuck in a lapsed claim (a crash)."""
-        cursor = self.collection.find(
-            {"$or": [{"state": "pending", "next_attempt_at": {"$lte": now}},
-                     {"state": "sending", "lease_until": {"$lte": now}}]},
-            {"_id": 1}).sort("next_attempt_at", ASCENDING).limit(limit)
-        return [doc["_id"] async for doc in cursor]
+    async def due_ids(self, now: datetime, limit: int, *, channel: str | None = None,
+                      exclude: Sequence[str] = ()) -> list[str]:
+        """Ids worth claiming: pending and due, or stuck in a lapsed claim (a crash).
+        `channel` keeps one channel's backlog from hiding another's; `exclude` skips the
+        ids this worker already holds. Two index-backed queries rather than one `$or`,
+        which a database may answer with a collection scan."""
+        extra: dict[str, Any] = {}
+        if channel is not None:
+            extra["channel"] = channel
+        if exclude:
+            extra["_id"] = {"$nin": list(exclude)}
+        lapsed = [doc["_id"] async for doc in self.collection.find(
+            {"state": "sending", "lease_until": {"$lte": now}, **extra}, {"_id": 1}
+        ).sort("lease_until", ASCENDING).limit(limit)]
+        if len(lapsed) >= limit:
+            return lapsed
+        due = [doc["_id"] async for doc in self.collection.find(
+            {"state": "pending", "next_attempt_at": {"$lte": now}, **extra}, {"_id": 1}
+        ).sort("next_attempt_at", ASCENDING).limit(limit - len(lapsed))]
+        return lapsed + due
 
-    async def finish(self, notification_id: str, state: str, now: datetime,
-                     error: str | None = None) -> None:
-        await self.collection.update_one(
-            {"_id": notification_id},
+    async def finish(self, claimed: dict[str, Any], state: str, now: datetime,
+                     error: str | None = None) -> bool:
+        result = await self.collection.update_one(
+            {"_id": claimed["_id"], "state": "sending", "claim": claimed.get("claim")},
             {"$set": {"state": state, "finished_at": now, "last_error": error},
-             "$unset": {"lease_until": ""}})
+             "$unset": {"lease_until": "", "claim": ""}})
+        return result.matched_count == 1
 
-    async def retry_later(self, notification_id: str, at: datetime, error: str) -> None:
-        await self.collection.update_one(
-            {"_id": notification_id},
+    async def retry_later(self, claimed: dict[str, Any], at: datetime, error: str) -> bool:
+        result = await self.collection.update_one(
+            {"_id": claimed["_id"], "state": "sending", "claim": claimed.get("claim")},
             {"$set": {"state": "pending", "next_attempt_at": at, "last_error": error},
-             "$unset": {"lease_until": ""}})
+             "$unset": {"lease_until": "", "claim": ""}})
+        return result.matched_count == 1
 
-    async def mark_reported(self, notification_id: str) -> None:
-        await self.collection.update_one({"_id": notification_id}, {"$set": {"reported": True}})
+    async def mark_reported(self, notification_ids: Sequence[str]) -> None:
+        if notification_ids:
+            await self.collection.update_many({"_id": {"$in": list(notification_ids)}},
+                                              {"$set": {"reported": True}})
 
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
         cursor = self.collection.find(
-            {"state": {"$in": ["sent", "failed", "skipped"]}, "reported": False}).limit(limit)
+            {"reported": False, "state": {"$in": ["sent", "failed", "skipped"]}}).limit(limit)
         return [doc async for doc in cursor]
 
     async def pending_count(self) -> int:
+        """Notifications not finished yet: the retry queue (first attempts included)."""
         return await self.collection.count_documents({"state": {"$in": ["pending", "sending"]}})
 
     # -- reporter contacts (from complaint.received; needed for every later event) ---------
     async def save_contacts(self, contacts: Sequence[dict[str, Any]]) -> None:
         if not contacts:
             return
-        from pymongo import UpdateOne
-
         await self.contacts.bulk_write(
             [UpdateOne({"_id": c["_id"]}, {"$setOnInsert": c}, upsert=True) for c in contacts],
             ordered=False)
@@ -110,8 +138,6 @@ class Ledger:
     async def defer(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         if not events:
             return
-        from pymongo import UpdateOne
-
         await self.deferred.bulk_write(
             [UpdateOne({"_id": event_id}, {"$setOnInsert": {"tracking_id": tid, "event": e}},
                        upsert=True) for event_id, tid, e in events], ordered=False)

@@ -18,11 +18,13 @@ def build_email(*, sender: str, to: str, subject: str, text: str, html: str | No
     message["Subject"] = subject
     message["Message-ID"] = message_id
     message["Date"] = formatdate(usegmt=True)
-    message["Content-Language"] = language
     message["X-Lapor-Tracking-Id"] = tracking_id
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
     message.set_content(text)
     if html:
         message.add_alternative(html, subtype="html")
+    # After the body: set_content() drops every Content-* header set before it.
+    message["Content-Language"] = language
     return message
 
 

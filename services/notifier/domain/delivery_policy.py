@@ -109,3 +109,22 @@ def next_attempt_at(
 def should_give_up(attempts: int, max_attempts: int, kind: FailureKind | None = None) -> bool:
     """True once the attempts are spent, or at once for a permanent failure."""
     return kind is FailureKind.PERMANENT or attempts >= max_attempts
+
+
+def failure_code(failure: BaseException) -> int | None:
+    """The SMTP reply code or HTTP status a failure carries, if any."""
+    status = getattr(failure, "status_code", None) or getattr(failure, "status", None)
+    if status is None:
+        status = getattr(getattr(failure, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return status
+    codes = _smtp_codes(failure)
+    return codes[0] if codes else None
+
+
+def describe_failure(failure: BaseException) -> str:
+    """What the ledger and `notification.failed` record about a failure: the exception class
+    and reply code only. Never the message text, which may quote the recipient's address."""
+    code = failure_code(failure)
+    name = type(failure).__name__
+    return f"{name} {code}" if code is not None else name

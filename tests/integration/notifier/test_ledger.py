@@ -1,0 +1,133 @@
+"""The consumer side and the ledger in-process on the real database: concurrent batches of
+different topics, redelivery, lapsed claims and a mismatched citizen-secret key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.notifier.adapters.ledger import INDEXES, Ledger
+from services.notifier.handlers import Notifier
+from shared.citizen_secret import derive_citizen_secret
+from shared.clock import SystemClock
+from shared.codec import encode
+from shared.consumer import InboundRecord
+from shared.contract import Status
+from shared.mongo import database, ensure_indexes, make_client
+from tests.integration.notifier.conftest import DEFAULT_SECRET_KEY, Complaint
+
+
+@pytest.fixture
+async def db(settings_for: Any) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    settings = settings_for("notifier")
+    client = make_client(settings)
+    db = database(client, settings)
+    await ensure_indexes(db, INDEXES)
+    yield db
+    await client.drop_database(db.name)
+    await client.close()
+
+
+class GatedLedger(Ledger):
+    """The real ledger, with a pause before deferring: the worst interleaving of two
+    concurrent batches, made deterministic."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        super().__init__(db)
+        self.reached_defer = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def defer(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        if events:
+            self.reached_defer.set()
+            await self.gate.wait()
+        await super().defer(events)
+
+
+def notifier_on(ledger: Ledger, key: bytes = DEFAULT_SECRET_KEY) -> Notifier:
+    return Notifier(ledger=ledger, deliverer=SimpleNamespace(wake=asyncio.Event(), finished=asyncio.Event()),  # type: ignore[arg-type]
+                    clock=SystemClock(), agencies={}, sms_enabled=False,
+                    secret_for=partial(derive_citizen_secret, key))
+
+
+def records(*events: Any) -> list[InboundRecord]:
+    return [InboundRecord("t", 0, i, e.tracking_id.encode(), encode(e))
+            for i, e in enumerate(events)]
+
+
+async def templates(ledger: Ledger, tracking_id: str) -> dict[str, dict[str, Any]]:
+    return {d["template"]: d async for d in ledger.collection.find({"tracking_id": tracking_id})}
+
+
+async def test_status_deferred_while_its_complaint_is_handled_is_not_lost(db) -> None:
+    ledger = GatedLedger(db)
+    notifier = notifier_on(ledger)
+    complaint = Complaint(email="balapan@example.id")
+    received, assigned = complaint.received(), complaint.status_changed(Status.ASSIGNED)
+
+    status_batch = asyncio.create_task(notifier.handle(records(assigned)))
+    await ledger.reached_defer.wait()  # it found no contacts and is about to defer
+    await notifier.handle(records(received))  # saves contacts, finds nothing deferred yet
+    ledger.gate.set()
+    await status_batch  # defers, then looks again and plans it
+
+    planned = await templates(ledger, complaint.tracking_id)
+    assert set(planned) == {"acknowledgement", "assigned"}
+    assert await ledger.deferred.count_documents({}) == 0
+
+
+async def test_redelivered_batch_plans_nothing_new(db) -> None:
+    ledger = Ledger(db)
+    notifier = notifier_on(ledger)
+    complaint = Complaint(email="dua.kali@example.id", phone="+6281200000001")
+    event = complaint.received()
+    batch = records(event, event)  # redelivered within a batch, and then the batch again
+    await notifier.handle(batch)
+    first = await templates(ledger, complaint.tracking_id)
+    await notifier.handle(batch)
+    assert await ledger.collection.count_documents({"tracking_id": complaint.tracking_id}) == 1
+    assert await templates(ledger, complaint.tracking_id) == first
+    assert "citizen_secret" not in first["acknowledgement"]["event"]
+    assert "reporter" not in first["acknowledgement"]["event"]
+
+
+async def test_a_lapsed_claim_cannot_overwrite_the_new_owner(db) -> None:
+    ledger = Ledger(db)
+    complaint = Complaint(email="klaim@example.id")
+    await notifier_on(ledger).handle(records(complaint.received()))
+    (nid,) = [d["_id"] async for d in ledger.collection.find({}, {"_id": 1})]
+    now = datetime.now(UTC)
+    first = await ledger.claim(nid, now, timedelta(seconds=1))
+    assert first is not None and await ledger.claim(nid, now, timedelta(seconds=1)) is None
+    later = now + timedelta(seconds=2)
+    assert await ledger.due_ids(later, 10, channel="email") == [nid]
+    assert await ledger.due_ids(later, 10, channel="sms") == []
+    assert await ledger.due_ids(later, 10, channel="email", exclude=[nid]) == []
+    second = await ledger.claim(nid, later, timedelta(seconds=60))
+    assert second is not None and second["attempts"] == 2
+    assert not await ledger.finish(first, "failed", later, "late")  # the old owner: ignored
+    assert await ledger.finish(second, "sent", later)
+    doc = await ledger.collection.find_one({"_id": nid})
+    assert doc is not None and (doc["state"], doc["attempts"]) == ("sent", 2)
+    assert await ledger.pending_count() == 0
+    assert [d["_id"] for d in await ledger.unreported(10)] == [nid]
+    await ledger.mark_reported([nid])
+    assert await ledger.unreported(10) == []
+
+
+async def test_acknowledgement_fails_visibly_when_the_secret_key_differs(db) -> None:
+    ledger = Ledger(db)
+    notifier = notifier_on(ledger, key=b"not-the-key-intake-uses")
+    complaint = Complaint(email="kunci.salah@example.id")
+    await notifier.handle(records(complaint.received(), complaint.status_changed(Status.ASSIGNED)))
+    planned = await templates(ledger, complaint.tracking_id)
+    assert planned["acknowledgement"]["state"] == "failed"
+    assert planned["acknowledgement"]["last_error"] == "citizen_secret_mismatch"
+    assert planned["assigned"]["state"] == "pending"

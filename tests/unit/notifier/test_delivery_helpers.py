@@ -1,0 +1,102 @@
+"""Pure helpers of the delivery side: failure descriptions, the e-mail built for SMTP,
+Message-ID domain, Retry-After, and the outcome events published for the ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+
+import aiosmtplib
+import httpx
+import pytest
+
+from services.notifier.adapters.sms_gateway import SmsGatewayError, parse_retry_after
+from services.notifier.adapters.smtp import build_email
+from services.notifier.delivery import message_id_domain, outcome_event
+from services.notifier.domain.delivery_policy import (
+    FailureKind,
+    classify_http,
+    describe_failure,
+    failure_code,
+)
+
+REQUEST = httpx.Request("POST", "https://sms.example/send")
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (aiosmtplib.SMTPRecipientsRefused(
+            [aiosmtplib.SMTPRecipientRefused(451, "budi@example.com full", "budi@example.com")]),
+         "SMTPRecipientsRefused 451"),
+        (aiosmtplib.SMTPDataError(554, "rejected for budi@example.com"), "SMTPDataError 554"),
+        (ConnectionRefusedError(111, "refused"), "ConnectionRefusedError"),
+        (SmsGatewayError(503), "SmsGatewayError 503"),
+        (httpx.ConnectTimeout("slow", request=REQUEST), "ConnectTimeout"),
+    ],
+)
+def test_failures_are_described_by_class_and_code_never_by_text(error: Exception,
+                                                                 described: str) -> None:
+    assert describe_failure(error) == described
+    assert "budi" not in describe_failure(error)
+
+
+def test_failure_code_reads_http_responses() -> None:
+    response = httpx.Response(429, request=REQUEST)
+    error = httpx.HTTPStatusError("too many", request=REQUEST, response=response)
+    assert failure_code(error) == 429
+    assert failure_code(ValueError("x")) is None
+
+
+@pytest.mark.parametrize(("status", "kind"), [(500, FailureKind.TRANSIENT),
+                                              (503, FailureKind.TRANSIENT),
+                                              (429, FailureKind.TRANSIENT),
+                                              (400, FailureKind.PERMANENT),
+                                              (401, FailureKind.PERMANENT)])
+def test_gateway_errors_classify_by_status(status: int, kind: FailureKind) -> None:
+    assert classify_http(SmsGatewayError(status)) is kind
+
+
+@pytest.mark.parametrize(("header", "delay"), [("30", timedelta(seconds=30)), (" 5 ", timedelta(
+    seconds=5)), ("Wed, 21 Oct 2026 07:28:00 GMT", None), (None, None), ("-1", None)])
+def test_retry_after_seconds_only(header: str | None, delay: timedelta | None) -> None:
+    assert parse_retry_after(header) == delay
+
+
+@pytest.mark.parametrize(("sender", "domain"), [
+    ("LAPOR! <noreply@lapor.go.id>", "lapor.go.id"),
+    ("noreply@Kutaitimurkab.go.id", "kutaitimurkab.go.id"),
+    ("LAPOR", "lapor.local"),
+    ("", "lapor.local"),
+])
+def test_message_id_domain_from_the_sender(sender: str, domain: str) -> None:
+    assert message_id_domain(sender) == domain
+
+
+def test_email_keeps_its_headers_and_both_parts() -> None:
+    message = build_email(sender="LAPOR! <noreply@lapor.go.id>", to="siti@example.id",
+                          subject="[LAPOR!] Laporan Anda telah diterima - 7KQ2-M9XD-4",
+                          text="Halo", html="<p>Halo</p>", message_id="<n1@lapor.go.id>",
+                          tracking_id="7KQ2-M9XD-4", language="id")
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["Message-ID"] == "<n1@lapor.go.id>"
+    assert parsed["X-Lapor-Tracking-Id"] == "7KQ2-M9XD-4"
+    assert parsed["Content-Language"] == "id"  # set_content() would have dropped it
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert parsed.get_body(("plain",)).get_content().strip() == "Halo"
+    assert parsed.get_body(("html",)).get_content().strip() == "<p>Halo</p>"
+
+
+def test_outcome_event_is_stable_and_masked() -> None:
+    doc = {"_id": "n1", "state": "failed", "tracking_id": "7KQ2-M9XD-4",
+           "source_event_id": "e1", "channel": "sms", "recipient": "+6281234567890",
+           "recipient_masked": "+62812*****890", "template": "assigned", "attempts": 3,
+           "last_error": "SmsGatewayError 400", "finished_at": datetime(2026, 1, 5)}
+    event = outcome_event(doc)
+    assert event.event_type == "notification.failed"
+    assert event.event_id == outcome_event(doc).event_id
+    assert event.recipient == "+62812*****890"
+    assert (event.attempts, event.error) == (3, "SmsGatewayError 400")
+    assert event.occurred_at == datetime(2026, 1, 5, tzinfo=UTC)
+    assert outcome_event({**doc, "state": "sent"}).event_id != event.event_id

@@ -253,6 +253,11 @@ class Deliverer:
         if source_at is not None:
             metrics.DELIVERY_LATENCY.labels(doc["channel"]).observe(
                 max((now - source_at).total_seconds(), 0.0))
+        submitted_at = (doc.get("event") or {}).get("submitted_at")
+        if doc["template"] == "acknowledgement" and submitted_at:
+            submitted = datetime.fromisoformat(str(submitted_at).replace("Z", "+00:00"))
+            metrics.ACKNOWLEDGEMENT_LATENCY.labels(doc["channel"]).observe(
+                max((now - submitted).total_seconds(), 0.0))
         log.info("notification sent", notification_id=notification_id,
                  channel=doc["channel"], template=doc["template"],
                  tracking_id=doc["tracking_id"], attempts=doc.get("attempts"))

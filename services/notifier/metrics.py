@@ -13,4 +13,8 @@ DELIVERY_LATENCY = Histogram(
     "lapor_notifier_delivery_latency_seconds",
     "From the source event to the notification delivered.", ["channel"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
+ACKNOWLEDGEMENT_LATENCY = Histogram(
+    "lapor_notifier_acknowledgement_latency_seconds",
+    "End to end: from the citizen's submission (submitted_at) to the acknowledgement delivered.",
+    ["channel"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
 RETRY_QUEUE = Gauge("lapor_notifier_retry_queue", "Notifications waiting for delivery (sampled).")

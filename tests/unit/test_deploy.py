@@ -32,9 +32,7 @@ SECRET_VARS = {f"LAPOR_{name.upper()}" for name, field in Settings.model_fields.
                                 or (field.annotation,))}
 # Announced metrics the services will export (names fixed in issue #8); remove a name from
 # here once it is defined in shared/metrics.py or services/*/metrics.py.
-ANNOUNCED_METRICS = {
-    "lapor_notifier_acknowledgement_latency_seconds",
-}
+ANNOUNCED_METRICS: set[str] = set()
 TEXT_SUFFIXES = {".yml", ".yaml", ".json", ".js", ".example", ".dockerignore", ""}
 
 

@@ -133,6 +133,8 @@ async def test_metrics_by_channel_and_template(notifier: NotifierSystem) -> None
                                template="acknowledgement") >= 1
         assert notifier.metric("lapor_notifier_delivery_latency_seconds_count",
                                channel=channel) >= 1
+        assert notifier.metric("lapor_notifier_acknowledgement_latency_seconds_count",
+                               channel=channel) >= 1
     assert notifier.metric("lapor_notifier_retried_total", channel="sms",
                            template="acknowledgement") >= 1
     assert notifier.metric("lapor_notifier_failed_total", channel="sms",

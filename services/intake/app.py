@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 
 from faststream.specification import AsyncAPI
 
 from services.intake.adapters.complaints import INDEXES, ComplaintStore
+from services.intake.adapters.duplicate_roots import INDEXES as ROOT_INDEXES
+from services.intake.adapters.duplicate_roots import RecentRoots, RootStore
+from services.intake.domain.rate_limit import contact_keys, pepper_from_key
 from services.intake.domain.validation import readable_reference, validate_submission
 from services.intake.handlers import Intake
 from shared.categories import load_taxonomy
@@ -17,16 +24,37 @@ from shared.service import ServiceRuntime
 from shared.settings import Settings
 from shared.tracking_id import new_tracking_id
 
+CRASH_AFTER_STORE = "LAPOR_INTAKE_CRASH_AFTER_STORE"
+"""TEST ONLY. When this environment variable is "1", intake kills itself (SIGKILL) right
+after storing new complaints and before publishing them, so an integration test can prove
+that the restarted service re-publishes the same complaint.received. Never set it
+anywhere else."""
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None
-               ) -> tuple[ServiceRuntime, ServiceHttp]:
-    runtime = ServiceRuntime("intake", settings)
+
+def crash_after_store_hook() -> Callable[[], None] | None:
+    if os.environ.get(CRASH_AFTER_STORE) != "1":
+        return None
+
+    def crash() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    return crash
+
+
+def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
+    """Intake's handler wired to the runtime's database and broker (no subscription)."""
     settings = runtime.settings
     taxonomy = load_taxonomy(settings.categories_file)  # a bad file stops the service here
     runtime.indexes.update(INDEXES)
+    runtime.indexes.update(ROOT_INDEXES)
     key = settings.citizen_secret_key.get_secret_value().encode()
-    intake = Intake(
-        store=ComplaintStore(runtime.db),
+    store = ComplaintStore(runtime.db)
+    root_store = RootStore(runtime.db)
+    window = timedelta(days=settings.intake_duplicate_window_days)
+    return Intake(
+        store=store,
+        roots=RecentRoots(root_store, window),
+        save_roots=partial(root_store.add, window=window),
         publish_all=runtime.publish_all,
         topics=runtime.topics,
         validate=partial(validate_submission, taxonomy=taxonomy),
@@ -34,11 +62,24 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
         new_tracking_id=new_tracking_id,
         citizen_secret=partial(derive_citizen_secret, key),
         hash_secret=hash_citizen_secret,
+        contact_keys=partial(contact_keys, pepper=pepper_from_key(key)),
+        rate_limit_per_hour=settings.intake_rate_limit_per_hour,
         clock=clock or SystemClock(),
+        after_store=crash_after_store_hook(),
     )
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None
+               ) -> tuple[ServiceRuntime, ServiceHttp]:
+    runtime = ServiceRuntime("intake", settings)
+    intake = build_intake(runtime, clock)
     runtime.consume(runtime.topics.submitted, intake.handle,
                     title="intake:complaints.submitted",
                     description="Submissions from channel adapters")
+    runtime.declare_publisher(runtime.topics.received, "complaint.received",
+                              description="Accepted complaints, with their tracking ids")
+    runtime.declare_publisher(runtime.topics.rejected, "submission.rejected",
+                              description="Refused submissions, with every error found")
     spec = AsyncAPI(title="LAPOR intake", version="1.0.0",
                     description="Validates citizens' submissions and publishes complaints.")
     return runtime, runtime.asgi(spec)

@@ -30,7 +30,7 @@ def valid_submission(ref: str) -> bytes:
         "channel": "web", "channel_ref": ref, "submitted_at": datetime.now(UTC).isoformat(),
         "title": "Jalan rusak", "body": "Jalan rusak parah di depan pasar, mohon diperbaiki.",
         "category": "infrastructure.roads", "region_code": "64.08.04",
-        "reporter": {"email": "warga.baik@example.id"}}).encode()
+        "reporter": {"email": f"warga.baik.{ref}@example.id"}}).encode()
 
 
 async def send(producer: AIOKafkaProducer, topic: str, key: str, value: bytes) -> None:

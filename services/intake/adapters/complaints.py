@@ -1,11 +1,21 @@
 """MongoDB store of complaints. One document per complaint, unique by tracking id (`_id`)
 and by submission key (`channel:channel_ref`): the database decides idempotency, also
-between intake instances racing on the same submission."""
+between intake instances racing on the same submission.
+
+The complaint document also carries what the flood guard counts, `contact_keys` (HMAC
+digests of the reporter's contacts, never the contacts), so that storing a complaint and
+counting it are one write: no crash can fall between them, and a redelivered submission
+cannot be counted twice (it is stored once).
+
+Reads are shaped as index lookups that usually find nothing (a first-time reporter, a
+new submission): cheap on MongoDB and on the embedded test database alike.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -17,11 +27,9 @@ COLLECTION = "complaints"
 INDEXES = {
     COLLECTION: [
         IndexModel([("submission_key", ASCENDING)], unique=True, name="submission_key_unique"),
-        IndexModel([("category", ASCENDING), ("region_code", ASCENDING),
-                    ("received_at", DESCENDING)], name="duplicate_candidates"),
-    ],
-    "rate_limits": [
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="rate_limit_ttl"),
+        # The flood guard: recent complaints per reporter contact (multikey).
+        IndexModel([("contact_keys", ASCENDING), ("received_at", DESCENDING)],
+                   name="recent_by_contact"),
     ],
 }
 
@@ -62,13 +70,28 @@ class ComplaintStore:
         return outcome
 
     async def find_by_submission_keys(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        cursor = self.collection.find({"submission_key": {"$in": list(keys)}})
+        if not keys:
+            return {}
+        cursor = self.collection.find({"submission_key": {"$in": list(keys)}},
+                                      {"submission_key": 1, "event": 1})
         return {doc["submission_key"]: doc async for doc in cursor}
 
-    async def mark_published(self, tracking_ids: Sequence[str]) -> None:
-        if tracking_ids:
-            await self.collection.update_many({"_id": {"$in": list(tracking_ids)}},
-                                              {"$set": {"published": True}})
+    async def recent_by_contacts(self, contact_keys: Sequence[str], since: datetime
+                                 ) -> list[tuple[str, list[str]]]:
+        """`(submission_key, contact_keys)` of every complaint received since `since` from
+        any of these contacts."""
+        if not contact_keys:
+            return []
+        cursor = self.collection.find(
+            {"contact_keys": {"$in": list(contact_keys)}, "received_at": {"$gte": since}},
+            {"_id": 0, "submission_key": 1, "contact_keys": 1})
+        return [(doc["submission_key"], doc.get("contact_keys") or []) async for doc in cursor]
+
+    async def set_possible_duplicate(self, tracking_id: str, duplicate_of: str | None) -> None:
+        """Repoint a stored complaint (before its event is published): its root's tracking
+        id changed because the id drawn for it was taken (rare)."""
+        await self.collection.update_one(
+            {"_id": tracking_id}, {"$set": {"event.possible_duplicate_of": duplicate_of}})
 
     async def get(self, tracking_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": tracking_id})

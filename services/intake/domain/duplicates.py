@@ -19,16 +19,21 @@ How it works:
    two sketches (exact when a text has fewer than SKETCH_SIZE shingles), and
    `is_near_duplicate` compares it with DUPLICATE_THRESHOLD.
 
-The adapter fetches candidates by (category, region_code, received within a
-window) and passes their sketches to `most_similar`.
+Intake compares a new complaint only with *roots*: recent complaints of the same
+category and region that were not themselves flagged. A near-copy of a near-copy
+therefore points at the first complaint of its kind (what an agency wants to see),
+and the candidates per (category, region) stay few even when one message is sent
+around hundreds of times. `flag_possible_duplicates` applies this to a batch, also
+comparing the batch's own complaints with each other, oldest first.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 SHINGLE_CHARS = 5
@@ -44,11 +49,19 @@ so it is still told apart."""
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _without_marks(match: re.Match[str]) -> str:
+    return "".join(ch for ch in match.group() if not unicodedata.combining(ch))
+
+
 def text_fingerprint(title: str, body: str) -> str:
     """Title and body in a form where case, accents, punctuation and spacing no longer matter."""
-    text = unicodedata.normalize("NFKD", f"{title} {body}".casefold())
-    folded = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return _NOT_WORD.sub(" ", folded).strip()
+    text = f"{title} {body}".casefold()
+    if not text.isascii():  # ASCII has neither decompositions nor combining marks
+        text = _NON_ASCII.sub(_without_marks, unicodedata.normalize("NFKD", text))
+    return _NOT_WORD.sub(" ", text).strip()
 
 
 def _shingles(fingerprint: str) -> set[str]:
@@ -59,7 +72,10 @@ def _shingles(fingerprint: str) -> set[str]:
     }
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _hash(shingle: str) -> int:
+    # Cached: the 5-grams of one language repeat a lot from complaint to complaint, and
+    # one BLAKE2b call costs more than the rest of a shingle's handling.
     digest = hashlib.blake2b(shingle.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 
@@ -78,6 +94,16 @@ class TextSketch:
     @classmethod
     def from_stored(cls, hashes: Iterable[int]) -> TextSketch:
         return cls(tuple(sorted(set(hashes))[:SKETCH_SIZE]))
+
+    def to_bytes(self) -> bytes:
+        """8 bytes per hash, big-endian: the compact stored form (a BSON binary of at most
+        512 bytes; far cheaper for a database to read back than an array of integers)."""
+        return b"".join(h.to_bytes(8, "big") for h in self.hashes)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TextSketch:
+        return cls.from_stored(
+            int.from_bytes(data[i : i + 8], "big") for i in range(0, len(data) - 7, 8))
 
 
 def similarity(a: TextSketch, b: TextSketch) -> float:
@@ -106,3 +132,37 @@ def most_similar(new: TextSketch, candidates: Iterable[tuple[str, TextSketch]]) 
         if score >= best_score and (best_id is None or score > best_score):
             best_id, best_score = tracking_id, score
     return best_id
+
+
+Bucket = Hashable
+"""What candidates must share with a new complaint: intake uses (category, region_code)."""
+
+
+@dataclass(frozen=True)
+class Root:
+    """A recent complaint that new ones may be a near-copy of."""
+
+    tracking_id: str
+    sketch: TextSketch
+
+
+def flag_possible_duplicates(
+    new: Sequence[tuple[Bucket, str, TextSketch]],
+    roots: Mapping[Bucket, Sequence[Root]],
+) -> list[str | None]:
+    """For each new complaint `(bucket, tracking_id, sketch)`, in arrival order, the
+    tracking id of the root it is a near-duplicate of, or None.
+
+    `roots` holds the stored roots per bucket, oldest first. A new complaint that is not
+    flagged becomes a root for the ones after it in the same batch.
+    """
+    batch_roots: dict[Bucket, list[tuple[str, TextSketch]]] = {}
+    flags: list[str | None] = []
+    for bucket, tracking_id, sketch in new:
+        earlier = batch_roots.setdefault(bucket, [])
+        stored = [(root.tracking_id, root.sketch) for root in roots.get(bucket, ())]
+        flag = most_similar(sketch, stored + earlier)
+        if flag is None:
+            earlier.append((tracking_id, sketch))
+        flags.append(flag)
+    return flags

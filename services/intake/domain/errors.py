@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN_KEY = "forbidden_key"
     TOO_DEEP = "too_deep"
     TOO_MANY_ERRORS = "too_many_errors"
+    RATE_LIMITED = "rate_limited"
 
 
 ERROR_CODES: Final[dict[ErrorCode, str]] = {
@@ -63,6 +64,9 @@ ERROR_CODES: Final[dict[ErrorCode, str]] = {
     "(MongoDB operator injection)",
     ErrorCode.TOO_DEEP: "objects/arrays nested deeper than allowed",
     ErrorCode.TOO_MANY_ERRORS: "more errors were found than are reported; the list is cut short",
+    ErrorCode.RATE_LIMITED: "the reporter's e-mail address or phone number already sent the "
+    "allowed number of complaints in the last hour (field `reporter`); a valid submission, "
+    "refused for now",
 }
 """Every code a `submission.rejected` error can carry, with what it means.
 

@@ -104,6 +104,8 @@ _LOCAL_FORBIDDEN = frozenset('()<>[]\\,;:"')
 def is_visible_text(text: str) -> bool:
     """True when `text` has no whitespace, control, format (zero-width, bidi), private-use,
     unassigned or lone surrogate characters: the test for identifiers, addresses, URLs."""
+    if text.isascii():  # printable ASCII is visible, except the space
+        return text.isprintable() and " " not in text
     return not any(
         ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text
     )
@@ -169,13 +171,21 @@ def _is_dropped(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS
 
 
+# The same set as one character class (Cc is exactly U+0000-001F and U+007F-009F, Cs
+# exactly U+D800-DFFF): one regex pass instead of a Python call per character.
+_DROPPED = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff"
+    + "".join(sorted(_BIDI_CONTROLS)) + "]"
+)
+
+
 def clean_text(s: str) -> str:
     """Trimmed, NFC-normalised text with CRLF (and lone CR) turned into LF and control
     characters other than newline and tab removed."""
     text = s.replace("\r\n", "\n").replace("\r", "\n")
     # NFC so "é" typed as e + combining accent equals the precomposed "é" (length, search).
     text = unicodedata.normalize("NFC", text)
-    return "".join(ch for ch in text if not _is_dropped(ch)).strip()
+    return _DROPPED.sub("", text).strip()
 
 
 def clean_line(s: str) -> str:

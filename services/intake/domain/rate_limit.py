@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from shared.contract import Reporter
+
+WINDOW = timedelta(hours=1)
+"""The limit is per reporter contact and per sliding hour."""
 
 # Domain separation: the same contact hashed for another purpose gives another value.
 _DEFAULT_PEPPER = b"lapor.intake.rate-limit.v1"
@@ -42,3 +48,31 @@ def is_over_limit(count_in_window: int, limit: int | None) -> bool:
     """True when `count_in_window` submissions already counted (this one not included)
     leave no room for another. `limit=None` switches the limit off."""
     return limit is not None and count_in_window >= limit
+
+
+def pepper_from_key(key: bytes) -> bytes:
+    """The pepper for `contact_keys`, derived from a service secret (domain-separated, so
+    the same secret used for another purpose yields unrelated values)."""
+    return hmac.new(key, _DEFAULT_PEPPER, hashlib.sha256).digest()
+
+
+def admit(contacts: Sequence[Sequence[str]], counted: Mapping[str, int],
+          limit: int | None, admitted_before: Sequence[bool] | None = None) -> list[bool]:
+    """Which submissions of a batch, in arrival order and each given by its contact keys,
+    stay within the limit. `counted` holds what each key already submitted in the window;
+    each admitted submission counts against the ones after it. One key over the limit is
+    enough to refuse (a flood must not escape by alternating e-mail and phone). Refused
+    submissions do not count: the limit is on complaints accepted per hour.
+
+    `admitted_before[i]` marks a submission accepted by an earlier delivery of the same
+    record (it is stored): admitted again, and it takes its place in the count, so a
+    redelivered batch gets the same answers and is never refused by its own count."""
+    seen: Counter[str] = Counter(counted)
+    verdicts: list[bool] = []
+    for index, keys in enumerate(contacts):
+        before = admitted_before is not None and admitted_before[index]
+        ok = before or not any(is_over_limit(seen[key], limit) for key in keys)
+        if ok:
+            seen.update(set(keys))
+        verdicts.append(ok)
+    return verdicts

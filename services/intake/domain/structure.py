@@ -23,6 +23,9 @@ _MAX_KEY_DISPLAY = 64
 def display_key(key: object) -> str:
     """A key as it may appear in an error's field path: invisible characters escaped
     (a NUL or lone surrogate must not break the rejection event), long keys cut."""
+    if isinstance(key, str) and len(key) <= _MAX_KEY_DISPLAY and key.isascii() \
+            and key.isprintable():
+        return key  # the usual case, and nothing to escape
     text = key if isinstance(key, str) else repr(key)
     shown = "".join(
         f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cs", "Cf") else ch
@@ -47,13 +50,17 @@ def scan_structure(data: dict[str, object], errors: FieldErrors) -> None:
             continue
         if isinstance(value, dict):
             for key, child in value.items():
+                forbidden = is_forbidden_key(key)
+                container = isinstance(child, dict | list)
+                if not (forbidden or container):
+                    continue
                 child_path = field_path(path, display_key(key))
-                if is_forbidden_key(key):
+                if forbidden:
                     errors.add(
                         child_path, ErrorCode.FORBIDDEN_KEY,
                         "keys must not start with '$' or contain NUL",
                     )
-                if isinstance(child, dict | list):
+                if container:
                     stack.append((child, child_path, depth + 1))
         elif isinstance(value, list):
             for index, child in enumerate(value):

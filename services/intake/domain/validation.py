@@ -9,6 +9,7 @@ On success it returns a normalised `Submission`: phone in E.164, e-mail domain i
 lower case, text cleaned (title and name on one line), unknown fields dropped at
 every level. Rules beyond the contract's table, chosen here:
 
+* category codes are read case-insensitively, around spaces ignored.
 * `null` means "not given"; an empty or blank string means "not given" for the
   optional text fields category, region_code and the reporter's contact fields
   (web forms send "" for an empty input).
@@ -221,10 +222,13 @@ def _body(data: dict[str, object], errors: FieldErrors) -> str | None:
 
 def _category(data: dict[str, object], taxonomy: Taxonomy, errors: FieldErrors) -> str | None:
     value = _optional_text(data, "category", "category", errors)
-    if value is not None and value not in taxonomy:
+    if value is None:
+        return None
+    code = value.strip().lower()  # taxonomy codes are lower case: " Health.BPJS" is health.bpjs
+    if code not in taxonomy:
         errors.add("category", ErrorCode.UNKNOWN_CATEGORY, "is not a category of the taxonomy")
         return None
-    return value
+    return code
 
 
 def _region_code(data: dict[str, object], errors: FieldErrors) -> str | None:

@@ -6,7 +6,9 @@ import pytest
 
 from services.intake.domain.duplicates import (
     SKETCH_SIZE,
+    Root,
     TextSketch,
+    flag_possible_duplicates,
     is_near_duplicate,
     most_similar,
     similarity,
@@ -132,3 +134,46 @@ def test_most_similar_picks_the_best_candidate() -> None:
     assert most_similar(new, candidates) == "CCCC-CCCC-0"
     assert most_similar(new, candidates[:1]) is None
     assert most_similar(new, []) is None
+
+
+def test_sketch_bytes_round_trip() -> None:
+    sketch = TextSketch.of(*ORIGINAL)
+    data = sketch.to_bytes()
+    assert len(data) == 8 * len(sketch.hashes) <= 512
+    assert TextSketch.from_bytes(data) == sketch
+    assert TextSketch.from_bytes(b"") == TextSketch(())
+
+
+def test_fingerprint_fast_path_matches_unicode_path() -> None:
+    assert text_fingerprint("Cafe\u0301", "na\u00efve \u2013 ok") == "cafe naive ok"
+    assert text_fingerprint("Cafe", "naive - ok") == "cafe naive ok"
+
+
+BUCKET, OTHER_BUCKET = ("infrastructure.roads", "64.08.04"), ("infrastructure.roads", "64.08.01")
+
+
+def test_flags_against_stored_roots_and_within_the_batch() -> None:
+    original = TextSketch.of(*ORIGINAL)
+    copy = TextSketch.of(*NEAR_DUPLICATES[0].values[0])
+    other = TextSketch.of(*SAME_TOPIC_DIFFERENT_REPORT[0].values[0])
+    stored = {BUCKET: [Root("AAAA-AAAA-A", original)]}
+    new = [
+        (BUCKET, "N1", copy),  # near-copy of a stored root
+        (BUCKET, "N2", other),  # new text: a root for what follows
+        (BUCKET, "N3", TextSketch.of(*SAME_TOPIC_DIFFERENT_REPORT[0].values[0])),
+        (OTHER_BUCKET, "N4", original),  # same text, other region: not compared
+        (OTHER_BUCKET, "N5", copy),  # ... but the batch's own root there is
+    ]
+    assert flag_possible_duplicates(new, stored) == ["AAAA-AAAA-A", None, "N2", None, "N4"]
+
+
+def test_a_flagged_complaint_is_no_root_so_copies_point_to_the_first() -> None:
+    original = TextSketch.of(*ORIGINAL)
+    new = [(BUCKET, f"N{i}", original) for i in range(4)]
+    assert flag_possible_duplicates(new, {}) == [None, "N0", "N0", "N0"]
+
+
+def test_oldest_root_wins_a_tie() -> None:
+    sketch = TextSketch.of(*ORIGINAL)
+    roots = {BUCKET: [Root("OLD", sketch), Root("NEW", sketch)]}
+    assert flag_possible_duplicates([(BUCKET, "N", sketch)], roots) == ["OLD"]

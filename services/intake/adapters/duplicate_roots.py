@@ -1,0 +1,135 @@
+"""The roots of the duplicate search: recent complaints that later ones may be near-copies of.
+
+Stored in their own small collection (`duplicate_roots`: tracking id, category, region,
+received_at and the 512-byte text sketch), which a TTL index empties after the duplicate
+window. Every intake instance keeps the live roots in memory and reads only what is new:
+once at start all roots of the window, then every `refresh_seconds` the roots stored
+since (by any instance), with an overlap for writes that commit late. Its own new roots
+it adds as it stores them. So a batch costs no database read for the duplicate search,
+whatever (category, region) buckets it touches.
+
+A root stored by another instance in the last few seconds may be missed: the same as two
+near-copies processed at the same moment, and harmless, since the flag is advice. Roots
+are written after their complaints: a crash in between loses a root (a missed flag),
+never leaves a root without its complaint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import Binary
+from pymongo import ASCENDING, IndexModel, InsertOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from services.intake.domain.duplicates import Root, TextSketch
+
+COLLECTION = "duplicate_roots"
+INDEXES = {
+    COLLECTION: [
+        # Expiry after the window, and the incremental read ("stored since").
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="roots_expiry"),
+    ],
+}
+
+REFRESH_SECONDS = 5.0
+OVERLAP = timedelta(seconds=60)  # re-read to catch roots whose write committed late
+ROOTS_PER_BUCKET = 200  # the newest; bounds memory and comparisons per complaint
+
+Bucket = tuple[str | None, str | None]  # (category, region_code)
+
+
+class RootStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db[COLLECTION]
+
+    async def add(self, roots: Sequence[tuple[Bucket, datetime, Root]],
+                  window: timedelta) -> None:
+        if not roots:
+            return
+        requests = [InsertOne({
+            "_id": root.tracking_id, "category": bucket[0], "region_code": bucket[1],
+            "received_at": at, "expires_at": at + window,
+            "sketch": Binary(root.sketch.to_bytes()),
+        }) for bucket, at, root in roots]
+        try:
+            await self.collection.bulk_write(requests, ordered=False)
+        except BulkWriteError as exc:  # already there: a redelivered batch
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def expiring_after(self, moment: datetime) -> list[tuple[Bucket, datetime, Root]]:
+        cursor = self.collection.find({"expires_at": {"$gt": moment}})
+        return [((doc.get("category"), doc.get("region_code")), doc["received_at"],
+                 Root(doc["_id"], TextSketch.from_bytes(bytes(doc["sketch"]))))
+                async for doc in cursor]
+
+
+class RecentRoots:
+    def __init__(self, store: RootStore, window: timedelta, *,
+                 refresh_seconds: float = REFRESH_SECONDS,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.window = window
+        self.refresh_seconds = refresh_seconds
+        self.monotonic = monotonic
+        self._buckets: dict[Hashable, list[tuple[datetime, Root]]] = {}
+        self._known: set[str] = set()
+        self._high_water: datetime | None = None  # the latest expires_at read
+        self._refreshed_at: float | None = None
+
+    async def for_buckets(self, buckets: Iterable[Hashable], now: datetime
+                          ) -> dict[Hashable, list[Root]]:
+        """The roots received within the window before `now`, oldest first, per bucket."""
+        if self._refreshed_at is None or \
+                self.monotonic() - self._refreshed_at >= self.refresh_seconds:
+            await self._refresh(now)
+        since = now - self.window
+        return {bucket: [root for at, root in self._buckets.get(bucket, ()) if at >= since]
+                for bucket in buckets}
+
+    async def _refresh(self, now: datetime) -> None:
+        start = now if self._high_water is None else self._high_water - OVERLAP
+        found = await self.store.expiring_after(start)
+        for bucket, at, root in sorted(found, key=lambda entry: entry[1]):
+            self._remember(bucket, at, root)
+            expires = at + self.window
+            if self._high_water is None or expires > self._high_water:
+                self._high_water = expires
+        if self._high_water is None:
+            self._high_water = now
+        self._refreshed_at = self.monotonic()
+        self._forget_before(now - self.window)
+
+    def add(self, bucket: Hashable, received_at: datetime, root: Root) -> None:
+        """A root this instance just stored."""
+        self._remember(bucket, received_at, root)
+
+    def _remember(self, bucket: Hashable, at: datetime, root: Root) -> None:
+        if root.tracking_id in self._known:
+            return
+        self._known.add(root.tracking_id)
+        entries = self._buckets.setdefault(bucket, [])
+        entries.append((at, root))
+        if len(entries) > 1 and entries[-2][0] > at:
+            entries.sort(key=lambda entry: entry[0])
+        for _, dropped in entries[:-ROOTS_PER_BUCKET]:
+            self._known.discard(dropped.tracking_id)
+        del entries[:-ROOTS_PER_BUCKET]
+
+    def _forget_before(self, since: datetime) -> None:
+        for bucket in list(self._buckets):
+            entries = self._buckets[bucket]
+            if entries and entries[0][0] < since:
+                kept = [(at, root) for at, root in entries if at >= since]
+                for at, root in entries:
+                    if at < since:
+                        self._known.discard(root.tracking_id)
+                if kept:
+                    self._buckets[bucket] = kept
+                else:
+                    del self._buckets[bucket]

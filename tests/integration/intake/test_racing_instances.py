@@ -1,0 +1,115 @@
+"""Intake handlers in-process on the real broker and database, driven record by record:
+two instances racing on one submission, and a batch delivered again after the flood
+guard filled up. (The service-level tests go through the consumer; these pin the
+interleavings down.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from services.intake import handlers
+from services.intake.app import build_intake
+from services.intake.handlers import Intake
+from shared.consumer import InboundRecord
+from shared.kafka import ensure_topics
+from shared.mongo import ensure_indexes
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.support.kafka import TopicReader
+
+from .conftest import as_bytes, for_ref, key_of, submission
+
+
+@pytest.fixture
+async def instances(settings_for: Callable[..., Settings]
+                    ) -> AsyncIterator[tuple[list[Intake], ServiceRuntime]]:
+    settings = settings_for("intake", intake_rate_limit_per_hour=2)
+    runtimes = [ServiceRuntime("intake", settings) for _ in range(2)]
+    intakes = [build_intake(runtime) for runtime in runtimes]
+    await ensure_topics(settings)
+    await ensure_indexes(runtimes[0].db, runtimes[0].indexes)
+    for runtime in runtimes:
+        await runtime.broker.start()  # publishing only: no subscriber was registered
+    yield intakes, runtimes[0]
+    for runtime in runtimes:
+        await runtime.broker.stop()
+        if runtime._mongo is not None:
+            await runtime._mongo.close()
+
+
+def record(runtime: ServiceRuntime, data: dict[str, Any], partition: int,
+           offset: int) -> InboundRecord:
+    return InboundRecord(runtime.topics.submitted, partition, offset, key_of(data),
+                         as_bytes(data))
+
+
+async def test_two_instances_racing_on_one_submission_store_one_complaint(instances) -> None:
+    (first, second), runtime = instances
+    data = submission()
+    complaints = runtime.db["complaints"]
+    await asyncio.gather(first.handle([record(runtime, data, 0, 0)]),
+                         second.handle([record(runtime, data, 1, 0)]))
+
+    assert await complaints.count_documents({"submission_key": key_of(data).decode()}) == 1
+    stored = await complaints.find_one({"submission_key": key_of(data).decode()})
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.received) as reader:
+        events = for_ref(await reader.wait_count(2), data["channel_ref"])
+    # Both answered, both with the winner's stored event.
+    assert [e["tracking_id"] for e in events] == [stored["_id"]] * 2
+    assert {e["event_id"] for e in events} == {stored["event"]["event_id"]}
+
+
+async def test_a_redelivered_batch_gets_the_same_answers(instances) -> None:
+    (intake, _), runtime = instances  # rate limit: 2 an hour
+    email = f"redelivery.{submission()['channel_ref']}@warga.example.id"
+    sent = [submission(reporter={"email": email}) for _ in range(3)]
+    batch = [record(runtime, s, 0, offset) for offset, s in enumerate(sent)]
+    await intake.handle(batch)
+    await intake.handle(batch)  # a crash before the commit: the whole batch again
+
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.received) as reader:
+        received = await reader.wait_count(4)
+    async with TopicReader(bootstrap, runtime.topics.rejected) as reader:
+        rejected = await reader.wait_count(2)
+    for accepted in sent[:2]:  # not refused by their own earlier count
+        events = for_ref(received, accepted["channel_ref"])
+        assert len(events) == 2 and len({(e["event_id"], e["tracking_id"]) for e in events}) == 1
+    assert [r["channel_ref"] for r in rejected] == [sent[2]["channel_ref"]] * 2
+    assert len({r["event_id"] for r in rejected}) == 1
+    assert not for_ref(received, sent[2]["channel_ref"])
+    keys = [key_of(s).decode() for s in sent]
+    assert await runtime.db["complaints"].count_documents({"submission_key": {"$in": keys}}) == 2
+
+
+async def test_the_flood_guard_counts_across_chunks_of_a_batch(
+        instances, monkeypatch: pytest.MonkeyPatch) -> None:
+    (intake, _), runtime = instances  # rate limit: 2 an hour
+    monkeypatch.setattr(handlers, "CHUNK", 2)  # the batch below flows as three chunks
+    phone = "0813 4000 " + str(uuid.uuid4().int)[:4]
+    earlier = submission(reporter={"phone": phone})
+    await intake.handle([record(runtime, earlier, 1, 0)])  # already stored: counts 1
+    sent = [submission(reporter={"phone": phone, "email": f"x{n}.{phone[-4:]}@w.example.id"})
+            for n in range(5)]
+    batch = [record(runtime, s, 1, offset) for offset, s in enumerate(sent, start=1)]
+    await intake.handle(batch)
+    await intake.handle(batch)  # redelivered: the same answers
+
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    refs = [s["channel_ref"] for s in sent]
+    async with TopicReader(bootstrap, runtime.topics.received) as reader:
+        received = await reader.wait_for(
+            lambda vs: len([v for v in vs if v["channel_ref"] in refs]) >= 2)
+    async with TopicReader(bootstrap, runtime.topics.rejected) as reader:
+        rejected = await reader.wait_for(
+            lambda vs: len([v for v in vs if v["channel_ref"] in refs]) >= 8)
+    assert {v["channel_ref"] for v in received if v["channel_ref"] in refs} == {refs[0]}
+    assert sorted(v["channel_ref"] for v in rejected) == sorted(refs[1:] * 2)
+    keys = [key_of(s).decode() for s in [earlier, *sent]]
+    assert await runtime.db["complaints"].count_documents({"submission_key": {"$in": keys}}) == 2

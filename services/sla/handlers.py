@@ -3,15 +3,18 @@ what fell due. Rules live in `services.sla.domain`; this module loads, stores, p
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
 
 from services.sla import metrics
-from services.sla.adapters.clocks import NEW, ClockStore
+from services.sla.adapters.clocks import NEW, OUTBOX_LEASE, ClockStore, clock_document
 from services.sla.domain import (
     Calendars,
     Emission,
@@ -28,13 +31,24 @@ from shared.codec import NotAJsonObject, decode_event
 from shared.consumer import DeadLetter, InboundRecord
 from shared.contract import Action, ComplaintReceived, ComplaintStatusChanged
 from shared.contract.events import EVENT_TYPES
-from shared.topics import Topics
+from shared.topics import ACTIONS, SLA, Topics
 
 log = structlog.get_logger("sla")
 
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
 MAX_CONFLICT_ROUNDS = 20
-OUTBOX_LEASE = timedelta(seconds=30)
+MAX_BATCHES_PER_SCAN = 1000  # a bound, not a target: one scan handles up to this many batches
+UNASSIGNED = "none"  # the agency label of routing-stage metrics (no assignee yet)
+
+
+@dataclass
+class _Batch:
+    """One scanner batch: its outbox id, and the messages of the clocks it claimed."""
+
+    batch_id: str
+    claimed: int = 0
+    messages: list[tuple[dict[str, Any], BaseModel]] = field(default_factory=list)
+    recorded: bool = False  # an outbox entry exists (to delete once published)
 
 
 class SlaWatcher:
@@ -98,88 +112,120 @@ class SlaWatcher:
                 old = before.get(clock.clock_id)
                 if old is not None and old.get("version") == clock.version:
                     continue  # unchanged
-                document = clock.to_record()
-                if old is not None:  # keep emissions a crashed scan left to publish
-                    document["outbox"] = old.get("outbox", [])
-                    if old.get("outbox_lease_until") is not None:
-                        document["outbox_lease_until"] = old["outbox_lease_until"]
-                writes.append((document, old["version"] if old is not None else NEW))
+                writes.append((clock_document(clock, old),
+                               old["version"] if old is not None else NEW))
         lost_clock_ids = await self.store.write(writes)
         return {clock_id.rsplit(":", 1)[0] for clock_id in lost_clock_ids}
 
     # -- the scanner ----------------------------------------------------------------------
     async def scan(self) -> int:
-        """Emit everything due now; returns the number of emissions published."""
+        """Emit everything due now; returns the number of messages published.
+
+        First the batches an instance left unpublished when it died (their lease ran out),
+        then the due clocks from the `next_due_at` index, oldest first, a batch at a time:
+        the batch's messages go to the outbox in one write, its clocks are claimed with one
+        bulk compare-and-set write (of several instances only the one whose write lands
+        publishes a clock's marks), then the messages of the won claims are published
+        concurrently and the outbox entry is deleted, while the next batch is fetched and
+        claimed. A full batch means there may be more: the next batch is fetched at once.
+        """
         now = self.clock.now()
-        emitted = 0
         with metrics.SCAN_SECONDS.time():
-            stranded = await self.store.stranded_outboxes(now, self.scan_batch)
-            if stranded:
-                emitted += await self._claim_and_publish(stranded, now, recover=True)
-            while True:
-                due = await self.store.due(now, self.scan_batch)
-                if not due:
-                    break
-                emitted += await self._claim_and_publish(due, now)
-                if len(due) < self.scan_batch:
-                    break
+            emitted = await self._recover(now)
+            publishing: asyncio.Task[int] | None = None
+            try:
+                for _ in range(MAX_BATCHES_PER_SCAN):
+                    due = await self.store.due(now, self.scan_batch)
+                    if not due:
+                        break
+                    batch = await self._claim(due, now)
+                    if publishing is not None:  # one batch publishes while the next is claimed
+                        emitted += await publishing
+                    publishing = asyncio.create_task(self._publish_batch(batch, now))
+                    if len(due) < self.scan_batch or not batch.claimed:
+                        break  # done, or every clock went to a faster instance: next round
+            finally:
+                if publishing is not None:
+                    emitted += await publishing
         return emitted
 
-    async def _claim_and_publish(self, documents: list[dict[str, Any]], now: Any,
-                                 recover: bool = False) -> int:
+    async def _claim(self, documents: list[dict[str, Any]], now: datetime) -> _Batch:
+        """Record the due messages in the outbox, then claim their clocks in one bulk write."""
+        batch = _Batch(str(uuid.uuid4()))
         writes: list[tuple[dict[str, Any], int]] = []
-        outboxes: dict[str, list[dict[str, Any]]] = {}
+        outbox: dict[str, list[tuple[dict[str, Any], BaseModel]]] = {}
         for doc in documents:
-            outbox = list(doc.get("outbox") or [])
-            clock = SlaClock.from_record(doc)
-            if not recover:
-                clock, emissions = due_actions(clock, now, parent_of=self._parent_of,
-                                               coordinator=self.policy.national_coordinator)
-                outbox += [self._outbox_entry(e, now) for e in emissions]
-                clock = _bump(clock)
-            elif not outbox:
-                continue
-            updated = clock.to_record()
-            if recover:
-                updated["version"] = int(doc["version"]) + 1
-            updated["outbox"] = outbox
-            updated["outbox_lease_until"] = now + OUTBOX_LEASE
-            writes.append((updated, int(doc["version"])))
-            outboxes[updated["_id"]] = outbox
+            clock, emissions = due_actions(SlaClock.from_record(doc), now,
+                                           parent_of=self._parent_of,
+                                           coordinator=self.policy.national_coordinator)
+            clock = replace(clock, version=int(doc["version"]) + 1)
+            messages = [self._outbox_entry(e, now) for e in emissions]
+            writes.append((clock_document(clock, doc, batch.batch_id if messages else None),
+                           int(doc["version"])))
+            if messages:
+                outbox[clock.clock_id] = messages
+        if outbox:
+            await self.store.open_batch(batch.batch_id, now + OUTBOX_LEASE, [
+                {"clock_id": clock_id, "messages": [entry for entry, _ in messages]}
+                for clock_id, messages in outbox.items()])
         lost = await self.store.write(writes)  # only the instance whose write lands publishes
-        won = [clock_id for clock_id in outboxes if clock_id not in lost]
-        items: list[tuple[BaseModel, str]] = []
-        for clock_id in won:
-            for entry in outboxes[clock_id]:
-                message = _message(entry)
-                items.append((message, self.topics.name(entry["topic"])))
-                self._count(entry, message, now)
-        if items:
-            await self.publish_all(items)
-        await self.store.clear_outbox(won)
-        return len(items)
+        batch.claimed = len(writes) - len(lost)
+        batch.messages = [m for clock_id, ms in outbox.items() if clock_id not in lost for m in ms]
+        batch.recorded = bool(outbox)
+        return batch
 
-    def _outbox_entry(self, emission: Emission, now: Any) -> dict[str, Any]:
+    async def _publish_batch(self, batch: _Batch, now: datetime) -> int:
+        published = await self._publish(batch.messages, now)
+        if batch.recorded:
+            await self.store.close_batch(batch.batch_id)
+        return published
+
+    async def _recover(self, now: datetime) -> int:
+        """Publish the batches of an instance that died between claiming and publishing:
+        the messages of the clocks its claim reached (their `claimed_by` names the batch)."""
+        published = 0
+        for stranded in await self.store.stranded_batches(now, self.scan_batch):
+            if not await self.store.take_over(stranded, now + OUTBOX_LEASE):
+                continue  # another instance is on it
+            entries = {entry["clock_id"]: entry["messages"] for entry in stranded["clocks"]}
+            claimed = {doc["_id"] for doc in await self.store.get(entries)
+                       if stranded["_id"] in (doc.get("claimed_by") or [])}
+            published += await self._publish(
+                [(entry, _message(entry)) for clock_id, messages in entries.items()
+                 if clock_id in claimed for entry in messages], now)
+            await self.store.close_batch(stranded["_id"])
+            log.info("sla outbox recovered", batch_id=stranded["_id"], clocks=len(claimed))
+        return published
+
+    async def _publish(self, messages: list[tuple[dict[str, Any], BaseModel]], now: datetime
+                       ) -> int:
+        if messages:
+            await self.publish_all([(message, self.topics.name(entry["topic"]))
+                                    for entry, message in messages])
+            for entry, _ in messages:
+                self._count(entry, now)
+        return len(messages)
+
+    def _outbox_entry(self, emission: Emission, now: datetime
+                      ) -> tuple[dict[str, Any], BaseModel]:
+        """The outbox record of an emission, and the message itself (to publish)."""
         message = emission.to_message(now)
-        topic = "complaints.actions" if isinstance(message, Action) else "complaints.sla"
-        return {"topic": topic, "message": message.model_dump(mode="json"),
-                "scheduled_at": emission.scheduled_at, "kind": emission.kind.value}
+        topic = ACTIONS if isinstance(message, Action) else SLA
+        return ({"id": emission.emission_id, "topic": topic,
+                 "message": message.model_dump(mode="json"),
+                 "scheduled_at": emission.scheduled_at, "kind": emission.kind.value}, message)
 
-    def _count(self, entry: dict[str, Any], message: BaseModel, now: Any) -> None:
+    def _count(self, entry: dict[str, Any], now: datetime) -> None:
         scheduled = entry.get("scheduled_at")
         if scheduled is not None:
-            if scheduled.tzinfo is None:
-                from datetime import UTC
-                scheduled = scheduled.replace(tzinfo=UTC)
-            metrics.LATENESS.observe(max((now - scheduled).total_seconds(), 0.0))
+            metrics.LATENESS.observe(max((now - _utc(scheduled)).total_seconds(), 0.0))
         kind = entry.get("kind")
         data = entry["message"]
+        agency = data.get("agency_id") or UNASSIGNED
         if kind == MarkKind.WARNING.value:
-            metrics.WARNINGS.labels(str(data.get("agency_id")), data["stage"],
-                                    str(data["threshold"])).inc()
+            metrics.WARNINGS.labels(agency, data["stage"], str(data["threshold"])).inc()
         elif kind == MarkKind.BREACH.value:
-            metrics.BREACHES.labels(str(data.get("agency_id")), data["stage"],
-                                    str(data["level"])).inc()
+            metrics.BREACHES.labels(agency, data["stage"], str(data["level"])).inc()
         else:
             metrics.AUTO_CLOSES.inc()
 
@@ -189,14 +235,12 @@ class SlaWatcher:
             metrics.OPEN_CLOCKS.labels(stage).set(counts.get(stage, 0))
 
 
-def _bump(clock: SlaClock) -> SlaClock:
-    from dataclasses import replace
-
-    return replace(clock, version=clock.version + 1)
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _message(entry: dict[str, Any]) -> BaseModel:
     data = entry["message"]
-    if entry["topic"] == "complaints.actions":
+    if entry["topic"] == ACTIONS:
         return Action.model_validate(data)
     return EVENT_TYPES[data["event_type"]].model_validate(data)

@@ -21,8 +21,12 @@ clock then learned about is created already stopped, and a case closed or
 rejected before the received event leaves a stopped routing clock behind so
 that the late event starts nothing.
 
-Replays: an event whose id a clock of the case has applied, or that is older
-than the last applied event, changes nothing.
+Replays: an event older than the last one applied to the case changes nothing;
+an event changes no clock that has already applied it (its id is in the clock's
+recent ids). The second rule is per clock, because the service stores a case's
+clocks as separate documents: when a concurrent writer (the scanner) made one
+clock's write fail while the others landed, the retry must still apply the event
+to that one clock.
 """
 
 from __future__ import annotations
@@ -93,8 +97,8 @@ def apply_received(clocks: Iterable[SlaClock], event: ComplaintReceived, *, poli
     context = _Context(policy, calendars, timezone_of)
     case = _by_stage(clocks)
     routing = case.get(Stage.ROUTING)
-    if routing is not None and routing.kind is not None:
-        return _ordered(case)  # already applied
+    # Idempotent without an early return: only clocks that lack kind/category learn them,
+    # so a retry after a partly stored first application completes it.
     kind, category = event.kind.value, event.category
     for stage, clock in case.items():
         if clock.kind is None:
@@ -116,9 +120,15 @@ def apply_status_event(clocks: Iterable[SlaClock], event: ComplaintStatusChanged
                        policy: SlaPolicy, calendars: CalendarFor, timezone_of: TimezoneOf
                        ) -> tuple[SlaClock, ...]:
     """The case's clocks after one `complaint.status_changed` (see the table above)."""
-    case = _by_stage(clocks)
-    if any(clock.has_seen(event.event_id, event.occurred_at) for clock in case.values()):
-        return _ordered(case)
+    original = _by_stage(clocks)
+    applied = {stage for stage, clock in original.items()
+               if event.event_id in clock.applied_event_ids}
+    unapplied = [clock for stage, clock in original.items() if stage not in applied]
+    if not unapplied and original:
+        return _ordered(original)  # a replay
+    if any(clock.has_seen(event.event_id, event.occurred_at) for clock in unapplied):
+        return _ordered(original)  # older than an event already applied
+    case = dict(original)
     context = _Context(policy, calendars, timezone_of)
     at = event.occurred_at
     for stage, clock in case.items():
@@ -129,7 +139,8 @@ def apply_status_event(clocks: Iterable[SlaClock], event: ComplaintStatusChanged
     transition = _TRANSITIONS.get(event.status)
     if transition is not None:
         transition(case, event, context)
-    return _ordered({stage: record_event(clock, event.event_id, at)
+    return _ordered({stage: original[stage] if stage in applied
+                     else record_event(clock, event.event_id, at)
                      for stage, clock in case.items()})
 
 

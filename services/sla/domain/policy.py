@@ -126,6 +126,9 @@ class _PolicyReader:
 
     def duration(self, value: Any, entry: str, prefix: str) -> Duration:
         """`{working_days: n}` or `{duration: "PT30S"}`; `prefix` qualifies the field name."""
+        if value is None:
+            raise self.fail("missing: give {working_days: N} or {duration: ISO 8601}", entry,
+                            f"{prefix}working_days")
         if not isinstance(value, dict):
             raise self.fail("expected {working_days: N} or {duration: ISO 8601}", entry,
                             f"{prefix}working_days")

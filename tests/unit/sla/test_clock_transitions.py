@@ -244,3 +244,40 @@ def test_every_change_bumps_the_version() -> None:
     before = case["resolution"].version
     case.status(Status.WAITING_CITIZEN, at(2))
     assert case["resolution"].version > before
+
+
+def test_an_event_stored_for_some_clocks_only_is_completed_on_retry() -> None:
+    # The service stores each clock on its own; a concurrent scanner can make one clock's
+    # write fail while the others land. Retrying the event must finish the job.
+    case = assigned_case()
+    before = {c.stage: c for c in case.clocks}
+    event = status_event(Status.WAITING_CITIZEN, at(2), "kutim-pupr")
+    after = {c.stage: c for c in case.apply(event).clocks}
+    partly_stored = (after[Stage.ROUTING], after[Stage.RESPONSE], before[Stage.RESOLUTION])
+    case.clocks = partly_stored
+    retried = {c.stage: c for c in case.apply(event).clocks}
+    assert retried[Stage.RESOLUTION].state is PAUSED
+    assert retried[Stage.RESOLUTION] == after[Stage.RESOLUTION]
+    assert retried[Stage.RESPONSE] is after[Stage.RESPONSE]  # untouched: no second write
+    assert retried[Stage.ROUTING] is after[Stage.ROUTING]
+
+
+def test_an_assignment_stored_without_stopping_routing_stops_it_on_retry() -> None:
+    case = Case().receive(at(0))
+    routing_before = case["routing"]
+    event = status_event(Status.ASSIGNED, at(0.5), "kutim-pupr")
+    after = {c.stage: c for c in case.apply(event).clocks}
+    case.clocks = (routing_before, after[Stage.RESPONSE], after[Stage.RESOLUTION])
+    retried = {c.stage: c for c in case.apply(event).clocks}
+    assert retried[Stage.ROUTING].state is STOPPED
+    assert retried[Stage.RESPONSE] is after[Stage.RESPONSE]  # not restarted a second time
+
+
+def test_a_received_event_stored_for_some_clocks_only_is_completed_on_retry() -> None:
+    case = Case().status(Status.ASSIGNED, at(1), "kutim-pupr")
+    unclassified = case["resolution"]
+    case.receive(at(0), category="health.services")
+    case.clocks = tuple(unclassified if c.stage == "resolution" else c for c in case.clocks)
+    case.receive(at(0), category="health.services")
+    assert case["resolution"].category == "health.services"
+    assert case["routing"].state is STOPPED

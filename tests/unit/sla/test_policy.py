@@ -81,6 +81,8 @@ ERRORS = [
     (GOOD.replace("[0.75, 0.5]", "[0.5, 0.5]"), "top level", "warnings", "listed twice"),
     (GOOD.replace("escalation_interval: {working_days: 2}", "escalation_interval: 2"),
      "escalation_interval", "working_days", "expected {working_days"),
+    (GOOD.replace("escalation_interval: {working_days: 2}\n", ""),
+     "escalation_interval", "working_days", "missing"),
     (GOOD.replace("{working_days: 2}", "{working_days: 2.5}"),
      "escalation_interval", "working_days", "whole number"),
     (GOOD.split("stages:\n")[0] + "stages: 14\n", "top level", "stages", "mapping"),

@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     sms = SmsGateway(settings)
     key = settings.citizen_secret_key.get_secret_value().encode()
     secret_for = partial(derive_citizen_secret, key)
-    deliverer = Deliverer(ledger=ledger, smtp=SmtpSender(settings), sms=sms,
+    smtp = SmtpSender(settings)
+    deliverer = Deliverer(ledger=ledger, smtp=smtp, sms=sms,
                           publish_all=runtime.publish_all, topics=runtime.topics,
                           settings=settings, clock=clock, agencies=agencies,
                           secret_for=secret_for)
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                         description="Events that citizens or agencies must hear about")
     runtime.background(deliverer.run_forever)
     runtime.on_shutdown(sms.close)
+    runtime.on_shutdown(smtp.close)
     runtime.declare_publisher(runtime.topics.notifications, "notification.sent",
                               "notification.failed", "notification.skipped",
                               description="The outcome of every notification")

@@ -122,7 +122,7 @@ class Deliverer:
         self.workers_per_channel = settings.notify_concurrency
         # Ids fetched ahead, per channel, so workers never wait for a database round trip.
         self.prefetch = 2 * self.workers_per_channel
-        self._queues: dict[str, asyncio.Queue[str | None]] = {
+        self._queues: dict[str, asyncio.Queue[dict[str, Any] | None]] = {
             c: asyncio.Queue() for c in CHANNELS}
         self._known: dict[str, set[str]] = {c: set() for c in CHANNELS}  # queued or sending
         self._sampled_at = 0.0
@@ -163,21 +163,23 @@ class Deliverer:
             room = self.workers_per_channel + self.prefetch - len(known)
             if room < self.workers_per_channel // 2 + 1:
                 continue  # plenty queued already: save the query
-            for nid in await self.ledger.due_ids(now, room, channel=channel,
-                                                 exclude=list(known)):
-                known.add(nid)
-                self._queues[channel].put_nowait(nid)
+            ids = await self.ledger.due_ids(now, room, channel=channel, exclude=list(known))
+            # Claimed here, in one go, so workers only send and record.
+            for doc in await self.ledger.claim_many(ids, now, self.lease):
+                known.add(doc["_id"])
+                self._queues[channel].put_nowait(doc)
                 queued += 1
         return queued
 
     async def _work(self, channel: str) -> None:
         queue = self._queues[channel]
         while True:
-            nid = await queue.get()
-            if nid is None:
+            claimed = await queue.get()
+            if claimed is None:
                 return  # stopping
+            nid = claimed["_id"]
             try:
-                await self.deliver(nid)
+                await self.deliver_claimed(claimed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database away mid-delivery: the lease will lapse
@@ -190,13 +192,22 @@ class Deliverer:
                     self.wake.set()
 
     async def _stop_workers(self, workers: list[asyncio.Task[None]]) -> None:
-        """Drop what is only queued (unclaimed, so nothing is lost) and let sends under way
-        finish briefly: a send cut off midway stays claimed until its lease lapses and may
-        then go out a second time."""
+        """Give back what is only queued (claimed, never attempted: due again at once for
+        the next instance) and let sends under way finish briefly: a send cut off midway
+        stays claimed until its lease lapses and may then go out a second time."""
+        unattempted: list[dict[str, Any]] = []
         for channel, queue in self._queues.items():
             while not queue.empty():
-                queue.get_nowait()
+                item = queue.get_nowait()
+                if item is not None:
+                    unattempted.append(item)
             self._known[channel].clear()
+        try:
+            await self.ledger.release(unattempted)
+        except Exception as exc:  # database away: the leases lapse instead
+            log.warning("could not release queued notifications",
+                        error_type=type(exc).__name__)
+        for queue in self._queues.values():
             for _ in range(self.workers_per_channel):
                 queue.put_nowait(None)
         grace = min(5.0, self.settings.shutdown_timeout_seconds / 2)
@@ -240,6 +251,10 @@ class Deliverer:
         doc = await self.ledger.claim(notification_id, self.clock.now(), self.lease)
         if doc is None:
             return  # someone else has it, or it is done
+        await self.deliver_claimed(doc)
+
+    async def deliver_claimed(self, doc: dict[str, Any]) -> None:
+        notification_id = doc["_id"]
         try:
             await self._send(doc)
         except Exception as exc:

@@ -72,6 +72,30 @@ class Ledger:
                 return claimed
         return None
 
+    async def claim_many(self, notification_ids: Sequence[str], now: datetime,
+                         lease: timedelta) -> list[dict[str, Any]]:
+        """`claim` for many ids in three round trips instead of two per id: the batch
+        shares one claim token, and `finish`/`retry_later` check it per document."""
+        if not notification_ids:
+            return []
+        token = uuid.uuid4().hex
+        update = {"$set": {"state": "sending", "lease_until": now + lease, "claim": token},
+                  "$inc": {"attempts": 1}}
+        ids = list(notification_ids)
+        for condition in ({"state": "pending", "next_attempt_at": {"$lte": now}},
+                          {"state": "sending", "lease_until": {"$lte": now}}):
+            await self.collection.update_many({"_id": {"$in": ids}, **condition}, update)
+        return [doc async for doc in self.collection.find({"_id": {"$in": ids},
+                                                           "claim": token})]
+
+    async def release(self, claimed: Sequence[dict[str, Any]]) -> None:
+        """Give back claims never attempted (queued at shutdown): due again at once."""
+        if claimed:
+            await self.collection.bulk_write([UpdateOne(
+                {"_id": doc["_id"], "state": "sending", "claim": doc.get("claim")},
+                {"$set": {"state": "pending"}, "$unset": {"lease_until": "", "claim": ""},
+                 "$inc": {"attempts": -1}}) for doc in claimed], ordered=False)
+
     async def due_ids(self, now: datetime, limit: int, *, channel: str | None = None,
                       exclude: Sequence[str] = ()) -> list[str]:
         """Ids worth claiming: pending and due, or stuck in a lapsed claim (a crash).

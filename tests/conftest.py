@@ -8,7 +8,6 @@ documents and no server restart is needed between them.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from shared.devinfra import LocalInfra
 from shared.devinfra.mailbox import Mailbox
 from shared.settings import Settings
+from tests.support.tenants import tenant_env_for
 
 
 @pytest.fixture(scope="session")
@@ -28,16 +28,7 @@ def infra() -> Iterator[LocalInfra]:
 @pytest.fixture
 def tenant_env(infra: LocalInfra) -> dict[str, str]:
     """The `LAPOR_*` settings of an isolated tenant on the shared servers."""
-    tenant = uuid.uuid4().hex[:10]
-    return {
-        **infra.env,
-        "LAPOR_TOPIC_PREFIX": f"t{tenant}.",
-        "LAPOR_MONGODB_DATABASE": f"lapor_{tenant}",
-        "LAPOR_KAFKA_PARTITIONS": "3",
-        "LAPOR_LOG_FORMAT": "json",
-        "LAPOR_LOG_LEVEL": "INFO",
-        "LAPOR_RETRY_BACKOFF_SECONDS": "0.05",
-    }
+    return tenant_env_for(infra)
 
 
 @pytest.fixture

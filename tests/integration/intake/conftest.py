@@ -18,19 +18,9 @@ from pymongo import AsyncMongoClient
 from shared.devinfra import LocalInfra
 from shared.devinfra.services import ServiceProcess
 from shared.topics import Topics
+from tests.support.tenants import tenant_env_for
 
-
-def tenant(infra: LocalInfra) -> dict[str, str]:
-    name = uuid.uuid4().hex[:10]
-    return {
-        **infra.env,
-        "LAPOR_TOPIC_PREFIX": f"t{name}.",
-        "LAPOR_MONGODB_DATABASE": f"lapor_{name}",
-        "LAPOR_KAFKA_PARTITIONS": "3",
-        "LAPOR_LOG_FORMAT": "json",
-        "LAPOR_LOG_LEVEL": "INFO",
-        "LAPOR_RETRY_BACKOFF_SECONDS": "0.05",
-    }
+tenant = tenant_env_for
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from shared.devinfra.sms_gateway import SmsGatewayServer
 from shared.settings import Settings
 from shared.tracking_id import new_tracking_id
 from tests.support.kafka import TopicReader, produce
+from tests.support.tenants import tenant_env_for
 
 DEFAULT_SECRET_KEY = Settings().citizen_secret_key.get_secret_value().encode()
 MESSAGE_ID_DOMAIN = "lapor.go.id"  # from the default LAPOR_SMTP_FROM
@@ -204,17 +205,7 @@ class NotifierSystem:
 
 @pytest.fixture(scope="module")
 def notifier_env(infra: LocalInfra) -> dict[str, str]:
-    tenant = uuid.uuid4().hex[:10]
-    return {
-        **infra.env,
-        "LAPOR_TOPIC_PREFIX": f"t{tenant}.",
-        "LAPOR_MONGODB_DATABASE": f"lapor_{tenant}",
-        "LAPOR_KAFKA_PARTITIONS": "3",
-        "LAPOR_LOG_FORMAT": "json",
-        "LAPOR_LOG_LEVEL": "INFO",
-        "LAPOR_RETRY_BACKOFF_SECONDS": "0.05",
-        **NOTIFIER_ENV,
-    }
+    return tenant_env_for(infra, **NOTIFIER_ENV)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ real broker and database, in a tenant of its own (topic prefix, database)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,21 +10,13 @@ import pytest
 from shared.devinfra import LocalInfra
 from shared.devinfra.services import ServiceProcess
 from tests.integration.router.driver import Lapor
+from tests.support.tenants import tenant_env_for
 
 
 @pytest.fixture(scope="module")
 def router_env(infra: LocalInfra) -> dict[str, str]:
     """A tenant of its own for the module (tenant_env is per test; the router is not)."""
-    tenant = uuid.uuid4().hex[:10]
-    return {
-        **infra.env,
-        "LAPOR_TOPIC_PREFIX": f"t{tenant}.",
-        "LAPOR_MONGODB_DATABASE": f"lapor_{tenant}",
-        "LAPOR_KAFKA_PARTITIONS": "3",
-        "LAPOR_LOG_FORMAT": "json",
-        "LAPOR_LOG_LEVEL": "INFO",
-        "LAPOR_RETRY_BACKOFF_SECONDS": "0.05",
-    }
+    return tenant_env_for(infra)
 
 
 @pytest.fixture(scope="module")

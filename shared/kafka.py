@@ -68,6 +68,7 @@ def subscriber_kwargs(settings: Settings) -> dict[str, Any]:
         "auto_offset_reset": "earliest",  # a new group must not skip complaints
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
     }
 
 

@@ -59,5 +59,11 @@ typecheck: install
 demo: install
 	$(PY) -m shared.devinfra.demo
 
+# End-to-end benchmark on the embedded servers against the same machine's ceilings
+# (broker relay, database bulk writes). BENCH_ARGS="--n 5000 --max" or "--n 2000 --rate 200".
+BENCH_ARGS ?=
+bench: install
+	$(PY) -m benchmarks.pipeline $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,182 @@
+"""Figures for the benchmark report: latency summaries, throughput, the printed table.
+
+Pure functions over lists of numbers (seconds) and the result dict; no I/O but `print`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+PERCENTILES = (50, 95, 99)
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    rank = max(math.ceil(p / 100 * len(sorted_values)), 1)
+    return sorted_values[rank - 1]
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float | int]:
+    """count, p50/p95/p99/max/mean in milliseconds."""
+    values = sorted(seconds)
+    summary: dict[str, float | int] = {"count": len(values)}
+    for p in PERCENTILES:
+        summary[f"p{p}_ms"] = round(percentile(values, p) * 1000, 1)
+    summary["max_ms"] = round(values[-1] * 1000, 1) if values else math.nan
+    summary["mean_ms"] = round(sum(values) / len(values) * 1000, 1) if values else math.nan
+    return summary
+
+
+def throughput(count: int, first: float, last: float) -> float:
+    """Items per second over [first, last] (epoch seconds)."""
+    span = last - first
+    return count / span if span > 0 and count else math.nan
+
+
+def steady_rate(completions: Sequence[float], low: float = 0.1, high: float = 0.9) -> float:
+    """Completions per second between the 10th and 90th percentile completion: the
+    sustained rate, without start-up ramp and tail."""
+    values = sorted(completions)
+    if len(values) < 20:
+        return math.nan
+    i, j = int(low * (len(values) - 1)), int(high * (len(values) - 1))
+    span = values[j] - values[i]
+    return (j - i) / span if span > 0 else math.nan
+
+
+def ratio(value: float, ceiling: float) -> float:
+    if not ceiling or math.isnan(ceiling) or math.isnan(value):
+        return math.nan
+    return round(value / ceiling, 3)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    return {"cpu_model": model, "cores": usable, "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+HOPS = [
+    ("intake", "submitted -> received"),
+    ("router", "received -> routed"),
+    ("notifier", "received -> ack sent"),
+    ("e2e_routed", "submitted -> routed"),
+    ("e2e_acknowledged", "submitted -> ack sent"),
+]
+
+
+def print_report(result: dict[str, Any]) -> None:
+    run, pipeline = result["run"], result["pipeline"]
+    ceiling = result.get("ceiling") or {}
+    relay = ceiling.get("broker_relay") or {}
+    print()
+    print(f"LAPOR pipeline benchmark  {run['started_at']}")
+    mach = result["machine"]
+    print(f"  machine: {mach['cores']} cores, {mach['cpu_model']}, Python {mach['python']}")
+    print(f"  N={run['n']}  mode={run['mode']}  partitions={run['partitions']}  "
+          f"load average at start {run['load_start']}, at end {run['load_end']}")
+    if run.get("services") and len(run["services"]) < 4:
+        print(f"  services: {', '.join(run['services'])} only (waiting for {run['wait_for']})")
+    if run.get("profiled"):
+        print("  profiled with py-spy: compare only with other profiled runs")
+    counts = pipeline["counts"]
+    print(f"  submitted {counts['submitted']}, received {counts['received']}, rejected "
+          f"{counts['rejected']}, routed {counts['routed']}, triage {counts['triage']}, "
+          f"acknowledgements sent {counts['acknowledged']} (failed/skipped "
+          f"{counts['ack_not_sent']}), other notifications {counts['other_notifications']}"
+          + ("" if pipeline["complete"] else "   ** INCOMPLETE **"))
+    print()
+    header = (f"  {'hop':<10} {'':<24} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} "
+              f"{'p99 ms':>8} {'max ms':>8}   {'relay p50/p99 ms':>17}")
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    relay_lat = relay.get("latency", {})
+    for key, label in HOPS:
+        s = pipeline["latency"].get(key) or {}
+        r = relay_lat.get(key) or {}
+        relay_text = (f"{_fmt(r.get('p50_ms'), 1)}/{_fmt(r.get('p99_ms'), 1)}" if r else "")
+        print(f"  {key.split('_')[0]:<10} {label:<24} {_fmt(s.get('count')):>7} "
+              f"{_fmt(s.get('p50_ms'), 1):>8} {_fmt(s.get('p95_ms'), 1):>8} "
+              f"{_fmt(s.get('p99_ms'), 1):>8} {_fmt(s.get('max_ms'), 1):>8}   {relay_text:>17}")
+    print()
+    tp = pipeline["throughput"]
+    print(f"  throughput to routed:       {_fmt(tp['to_routed'])} /s   "
+          f"(steady 10-90%: {_fmt(tp['steady_routed'])} /s)")
+    print(f"  throughput to ack sent:     {_fmt(tp['to_acknowledged'])} /s   "
+          f"(steady 10-90%: {_fmt(tp['steady_acknowledged'])} /s)")
+    print(f"  submission (load) rate:     {_fmt(tp['submitted'])} /s")
+    if ceiling:
+        db = ceiling.get("database") or {}
+        print()
+        print("  ceilings (same run, same machine):")
+        if relay:
+            print(f"    broker relay, 3 hops, no work: {_fmt(relay.get('throughput'))} msg/s "
+                  f"end to end ({relay.get('n')} msgs, {relay.get('mode')})")
+        if db:
+            print("    database insert_many (ordered=False): "
+                  + ", ".join(f"{_fmt(v)} docs/s (chunk {k})"
+                              for k, v in db.get("insert_many", {}).items())
+                  + f"; insert_one {_fmt(db.get('insert_one'))}/s; "
+                    f"find_one_and_update {_fmt(db.get('find_one_and_update'))}/s")
+    ratios = result.get("ratios") or {}
+    if ratios:
+        print()
+        print("  ratios (pipeline / ceiling; latency: pipeline / relay, lower is better):")
+        for key, value in ratios.items():
+            print(f"    {key:<44} {_fmt(value, 3)}")
+    cpu = result.get("cpu") or {}
+    if cpu:
+        print()
+        wall = cpu.get("wall_seconds")
+        print(f"  CPU seconds during the load ({_fmt(wall, 1)} s wall; % of one core):")
+        for name, secs in cpu["processes"].items():
+            share = secs / wall * 100 if wall else math.nan
+            print(f"    {name:<12} {secs:8.1f} s  {share:5.0f} %")
+        machine_busy = cpu.get("machine_busy_cores")
+        if machine_busy is not None:
+            print(f"    whole machine busy: {machine_busy:.2f} of {mach['cores']} cores "
+                  f"(includes anything else running)")
+    targets = result.get("targets") or {}
+    if targets:
+        print()
+        for name, verdict in targets.items():
+            print(f"  target {name}: {verdict}")
+    print()
+
+
+def stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")

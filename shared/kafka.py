@@ -69,6 +69,7 @@ def subscriber_kwargs(settings: Settings) -> dict[str, Any]:
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "rebalance_timeout_ms": settings.kafka_rebalance_timeout_ms,
     }
 
 

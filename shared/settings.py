@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_session_timeout_ms: int = Field(10000, gt=0)
     kafka_heartbeat_interval_ms: int = Field(3000, gt=0)
+    # How long the group coordinator waits for members to rejoin during a rebalance
+    # (aiokafka's default is max_poll_interval, 5 min: a restarted member could wait that
+    # long for its partitions while the coordinator still counts the old one).
+    kafka_rebalance_timeout_ms: int = Field(60000, gt=0)
     kafka_partitions: int = Field(6, ge=1)
     kafka_replication_factor: int = Field(1, ge=1)
     kafka_max_batch: int = Field(500, ge=1)

@@ -157,6 +157,8 @@ class LocalInfra:
             # Tansu joins groups in session_timeout/2: short timeouts make start-up fast.
             "LAPOR_KAFKA_SESSION_TIMEOUT_MS": "2000",
             "LAPOR_KAFKA_HEARTBEAT_INTERVAL_MS": "200",
+            # A restarted member must not wait minutes for the old one to be given up on.
+            "LAPOR_KAFKA_REBALANCE_TIMEOUT_MS": "5000",
         }
 
     def export(self) -> None:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ from shared.settings import Settings
 from shared.topics import dlq
 
 log = structlog.get_logger("lapor.consumer")
+_DERIVED_EVENT_NAMESPACE = uuid.UUID("7b0e4c36-5f0c-4d3e-9a49-6c1f6f0a1a11")
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure, AutoReconnect, NetworkTimeout,
@@ -66,6 +68,12 @@ class InboundRecord:
     @property
     def key_text(self) -> str | None:
         return self.key.decode("utf-8", "replace") if self.key is not None else None
+
+    def derived_event_id(self, purpose: str) -> str:
+        """An event id fixed by this record's position: a redelivered record re-publishes
+        the very same event (same event_id), so consumers can drop the repeat."""
+        name = f"{self.topic}/{self.partition}/{self.offset}/{purpose}"
+        return str(uuid.uuid5(_DERIVED_EVENT_NAMESPACE, name))
 
 
 @dataclass(frozen=True)

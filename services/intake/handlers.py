@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from services.intake import metrics
 from services.intake.adapters.complaints import ComplaintStore, InsertOutcome
-from services.intake.domain.complaint import derived_event_id, received_event, stored_event
+from services.intake.domain.complaint import received_event, stored_event
 from services.intake.domain.duplicates import Root, TextSketch, flag_possible_duplicates
 from services.intake.domain.errors import ErrorCode
 from services.intake.domain.rate_limit import WINDOW, admit
@@ -175,7 +175,7 @@ class Intake:
         channel, channel_ref = self.readable_reference(data)
         tally.rejected.update(error.code for error in errors)
         return SubmissionRejected(
-            event_id=derived_event_id(record.topic, record.partition, record.offset, "rejected"),
+            event_id=record.derived_event_id("rejected"),
             channel=channel, channel_ref=channel_ref, errors=errors, occurred_at=self.clock.now())
 
     def rate_limited(self, item: Accepted, tally: Tally) -> SubmissionRejected:
@@ -184,7 +184,7 @@ class Intake:
         tally.rejected[error.code] += 1
         record = item.record
         return SubmissionRejected(
-            event_id=derived_event_id(record.topic, record.partition, record.offset, "rejected"),
+            event_id=record.derived_event_id("rejected"),
             channel=item.submission.channel.value, channel_ref=item.submission.channel_ref,
             errors=[error], occurred_at=self.clock.now())
 
@@ -192,7 +192,7 @@ class Intake:
         record = item.record
         return received_event(
             item.submission, item.tracking_id, self.citizen_secret(item.tracking_id), now,
-            event_id=derived_event_id(record.topic, record.partition, record.offset, "received"),
+            event_id=record.derived_event_id("received"),
             possible_duplicate_of=item.duplicate_of)
 
     def document(self, item: Accepted, event: ComplaintReceived) -> dict[str, Any]:

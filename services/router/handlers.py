@@ -52,10 +52,6 @@ log = structlog.get_logger("router")
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
 
 
-def derived_id(record: InboundRecord, purpose: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL,
-                          f"lapor:{record.topic}/{record.partition}/{record.offset}/{purpose}"))
-
 
 def rejection_event_id(tracking_id: str, action_id: str) -> str:
     """One answer per action: a replayed action id gets the very same `action.rejected`."""
@@ -292,7 +288,7 @@ class Router:
         log.info("action rejected", reason=str(reason), detail=problem[:300])
         action_id, tracking_id = data.get("action_id"), data.get("tracking_id")
         event = ActionRejected(
-            event_id=derived_id(record, "action.rejected"), occurred_at=self.clock.now(),
+            event_id=record.derived_event_id("action.rejected"), occurred_at=self.clock.now(),
             action_id=action_id[:100] if isinstance(action_id, str) else None,
             tracking_id=tracking_id[:40] if isinstance(tracking_id, str) else None,
             reason=str(reason), detail=problem[:500])

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from shared.contract import ComplaintReceived, Submission
-
-# Events derived from one inbound record get ids derived from its position, so a
-# redelivered record re-publishes the very same event (same event_id).
-_EVENT_NAMESPACE = uuid.UUID("7b0e4c36-5f0c-4d3e-9a49-6c1f6f0a1a11")
-
-
-def derived_event_id(topic: str, partition: int, offset: int, purpose: str) -> str:
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{topic}/{partition}/{offset}/{purpose}"))
 
 
 def received_event(submission: Submission, tracking_id: str, citizen_secret: str,

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Union
 
-import structlog
 import uvicorn
 from faststream.asgi import AsgiFastStream
 from pydantic import BaseModel
@@ -166,7 +165,3 @@ class ServiceRuntime:
         uvicorn.run(app, host=self.settings.http_host, port=self.settings.http_port or 0,
                     log_config=None, access_log=False, lifespan="on",
                     timeout_graceful_shutdown=int(self.settings.shutdown_timeout_seconds))
-
-
-def bind_logger(**values: Any) -> None:
-    structlog.contextvars.bind_contextvars(**values)

@@ -247,12 +247,6 @@ class Deliverer:
             metrics.RETRY_QUEUE.set(await self.ledger.pending_count())
 
     # -- one notification -----------------------------------------------------------------
-    async def deliver(self, notification_id: str) -> None:
-        doc = await self.ledger.claim(notification_id, self.clock.now(), self.lease)
-        if doc is None:
-            return  # someone else has it, or it is done
-        await self.deliver_claimed(doc)
-
     async def deliver_claimed(self, doc: dict[str, Any]) -> None:
         notification_id = doc["_id"]
         try:

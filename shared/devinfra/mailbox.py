@@ -91,11 +91,6 @@ class Mailbox:
         with self.lock:
             return [m for m in self.messages if address in m.recipients]
 
-    def distinct_to(self, address: str) -> dict[str, ReceivedMail]:
-        """Messages by Message-ID, as a mail client shows them (a re-sent copy of the same
-        notification carries the same Message-ID)."""
-        return {str(m.header("Message-ID")): m for m in self.to(address)}
-
     def refuse_recipient(self, address: str, reply: str | None) -> None:
         """Answer RCPT TO for `address` with `reply` ("451 ...", "550 ..."); None accepts."""
         if reply is None:

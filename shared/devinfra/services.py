@@ -78,6 +78,18 @@ class ServiceProcess:
         status, body = http_get(self.url + path)
         return status, json.loads(body) if body else None
 
+    def __enter__(self) -> ServiceProcess:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def kill(self) -> None:
         """SIGKILL: a crash, no clean-up."""
         if self.process is not None and self.process.poll() is None:

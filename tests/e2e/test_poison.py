@@ -4,7 +4,6 @@ messages sent in between are processed."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -115,4 +114,3 @@ async def test_hostile_inputs_are_answered_and_valid_ones_still_flow(
     assert mine == ["assigned", "in_progress", "waiting_citizen"]
     for process in services.processes.values():
         assert process.ready()
-    await asyncio.sleep(0)

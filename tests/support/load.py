@@ -7,8 +7,7 @@ import asyncio
 import json
 import random
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -63,7 +62,6 @@ class Outcome:
     citizens_without: int = 0
     citizens_with_several: int = 0  # distinct Message-IDs > 1: a real duplicate
     raw_resends: int = 0  # same Message-ID delivered again (SMTP has no transactions)
-    problems: list[str] = field(default_factory=list)
 
 
 def outcome(env: dict[str, str], mailbox: Mailbox, submissions: list[dict[str, Any]]) -> Outcome:
@@ -110,7 +108,3 @@ def wait_until_quiet(env: dict[str, str], mailbox: Mailbox, submissions: list[di
             return current
         time.sleep(1.0)
     return outcome(env, mailbox, submissions)
-
-
-def counts(values: list[Any]) -> Counter[Any]:
-    return Counter(values)

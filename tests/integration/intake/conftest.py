@@ -32,13 +32,8 @@ def intake_env(infra: LocalInfra) -> dict[str, str]:
 def intake(intake_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[ServiceProcess]:
     log = Path(tmp_path_factory.mktemp("intake")) / "intake.log"
-    process = ServiceProcess("intake", intake_env, log)
-    process.start()
-    try:
-        process.wait_ready(60)
+    with ServiceProcess("intake", intake_env, log) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,8 @@ def router_env(infra: LocalInfra) -> dict[str, str]:
 def router(router_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[ServiceProcess]:
     log_path = tmp_path_factory.mktemp("router-logs") / "router.log"
-    process = ServiceProcess("router", router_env, log_path)
-    process.start()
-    try:
-        process.wait_ready(60)
+    with ServiceProcess("router", router_env, log_path) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

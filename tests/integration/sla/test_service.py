@@ -191,8 +191,11 @@ def test_a_bad_policy_stops_the_service_at_once_naming_file_entry_and_field(
 async def test_warnings_then_breaches_escalate_to_assignee_parent_and_coordinator(
         sla: Sla, scenarios: dict[str, tuple[str, datetime]]) -> None:
     case, started = scenarios["escalation"]
-    events = await sla.read("complaints.sla", lambda values: len(
-        [e for e in values if e["tracking_id"] == case]) >= 10, settle=0.5)
+    def both_stages_fully_escalated(values: list[dict[str, Any]]) -> bool:
+        return all(any(e.get("level") == 3 for e in of_stage(values, case, stage))
+                   for stage in ("response", "resolution"))
+
+    events = await sla.read("complaints.sla", both_stages_fully_escalated, settle=0.5)
     assert duplicates(events) == {}
     check_schedule(events, case, "response", started)
     check_schedule(events, case, "resolution", started)

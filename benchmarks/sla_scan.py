@@ -2,7 +2,9 @@
 
 Starts its own embedded broker and database, bulk-inserts 200,000 open SLA clocks of which
 10,000 have a mark due now, then runs `SlaWatcher.scan` with the real publisher (acks=all)
-until all 10,000 events are published, and prints the figures. Target: all 10,000 within 5 s.
+until all 10,000 events are published, and prints the figures: when the last event was
+acknowledged by the broker (target: all 10,000 within 5 s) and when the scan completed
+(every clock advanced). Then it reads the topic back.
 
     .venv/bin/python -m benchmarks.sla_scan [--open 200000] [--due 10000] [--batch 1000]
                                             [--profile]
@@ -57,17 +59,27 @@ class TimedStore(ClockStore):
                 self.spent[name] = self.spent.get(name, 0.0) + time.perf_counter() - started
         return run()
 
-    def due(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("query due", super().due(*args, **kwargs))
+    async def due(self, *args: Any, **kwargs: Any) -> Any:
+        batches = super().due(*args, **kwargs)
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    batch = await anext(batches)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    self.spent["query due"] = (self.spent.get("query due", 0.0)
+                                               + time.perf_counter() - started)
+                yield batch
+        finally:
+            await batches.aclose()
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("claim (ledger insert)", super().claim(*args, **kwargs))
 
     def write(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("claim (bulk CAS)", super().write(*args, **kwargs))
-
-    def open_batch(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("outbox write", super().open_batch(*args, **kwargs))
-
-    def close_batch(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("outbox delete", super().close_batch(*args, **kwargs))
+        return self._timed("advance (bulk CAS)", super().write(*args, **kwargs))
 
 
 def clock_documents(open_count: int, due_count: int, now: datetime) -> list[dict[str, Any]]:
@@ -147,14 +159,17 @@ async def run(args: argparse.Namespace, infra: LocalInfra) -> None:
     watcher = SlaWatcher(store=store, publish_all=runtime.publish_all, topics=runtime.topics,
                          policy=load_policy(), agencies=load_agencies(settings.agencies_file),
                          clock=SystemClock(), scan_batch=args.batch)
-    publish_seconds = 0.0
+    publish_seconds, acknowledged, all_published_at = 0.0, 0, 0.0
     real_publish = watcher.publish_all
 
     async def timed_publish(items: Any) -> None:
-        nonlocal publish_seconds
+        nonlocal publish_seconds, acknowledged, all_published_at
         begun = time.perf_counter()
         await real_publish(items)
         publish_seconds += time.perf_counter() - begun
+        acknowledged += len(items)
+        if acknowledged >= args.due and not all_published_at:
+            all_published_at = time.perf_counter()
 
     watcher.publish_all = timed_publish
     profiler = cProfile.Profile() if args.profile else None
@@ -179,10 +194,14 @@ async def run(args: argparse.Namespace, infra: LocalInfra) -> None:
 
     on_topic = await read_count(settings, runtime.topics.sla, args.due, timeout=30)
     await runtime.broker.stop()
-    print(f"scan: {published:,} events published in {elapsed:.2f} s over {scans} scan(s) "
-          f"({published / elapsed:,.0f} events/s, batch {args.batch}); "
-          f"target: {args.due:,} within 5 s: {'MET' if elapsed <= 5 else 'MISSED'}")
-    print("busy time per step (publishing a batch overlaps claiming the next):")
+    to_publish = (all_published_at or time.perf_counter()) - started
+    print(f"published: all {published:,} events acknowledged by the broker {to_publish:.2f} s "
+          f"after the scan began ({published / to_publish:,.0f} events/s, batch {args.batch}); "
+          f"target: {args.due:,} within 5 s: {'MET' if to_publish <= 5 else 'MISSED'}")
+    print(f"scan complete (every clock advanced past its mark) after {elapsed:.2f} s, "
+          f"{scans} scan(s)")
+    print("busy time per step (publishing a batch overlaps claiming the next; clocks are "
+          "advanced once the round's messages are out):")
     for name, seconds in sorted(store.spent.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<20} {seconds:6.2f} s")
     print(f"  {'publish (acks=all)':<20} {publish_seconds:6.2f} s")

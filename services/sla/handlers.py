@@ -4,9 +4,9 @@ what fell due. Rules live in `services.sla.domain`; this module loads, stores, p
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from services.sla import metrics
-from services.sla.adapters.clocks import NEW, OUTBOX_LEASE, ClockStore, clock_document
+from services.sla.adapters.clocks import CLAIM_LEASE, NEW, ClockStore
 from services.sla.domain import (
     Calendars,
     Emission,
@@ -24,31 +24,32 @@ from services.sla.domain import (
     apply_received,
     apply_status_event,
     due_actions,
+    record_sent,
 )
 from shared.agencies import AgencyRegistry
 from shared.clock import Clock
 from shared.codec import NotAJsonObject, decode_event
 from shared.consumer import DeadLetter, InboundRecord
 from shared.contract import Action, ComplaintReceived, ComplaintStatusChanged
-from shared.contract.events import EVENT_TYPES
-from shared.topics import ACTIONS, SLA, Topics
+from shared.topics import Topics
 
 log = structlog.get_logger("sla")
 
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
 MAX_CONFLICT_ROUNDS = 20
-MAX_BATCHES_PER_SCAN = 1000  # a bound, not a target: one scan handles up to this many batches
+MAX_ROUNDS_PER_SCAN = 100  # a bound, not a target: one scan handles up to this many rounds
+ROUND_BATCHES = 20  # batches per round: the clocks a round keeps in memory to advance
 UNASSIGNED = "none"  # the agency label of routing-stage metrics (no assignee yet)
 
 
-@dataclass
-class _Batch:
-    """One scanner batch: its outbox id, and the messages of the clocks it claimed."""
+@dataclass(frozen=True)
+class _Advance:
+    """A clock write the scanner owes once its messages are published: the advanced clock,
+    the version it was computed from, and the emissions it records as sent."""
 
-    batch_id: str
-    claimed: int = 0
-    messages: list[tuple[dict[str, Any], BaseModel]] = field(default_factory=list)
-    recorded: bool = False  # an outbox entry exists (to delete once published)
+    clock: SlaClock
+    expected: int
+    sent: frozenset[str]
 
 
 class SlaWatcher:
@@ -63,6 +64,7 @@ class SlaWatcher:
         self.clock = clock
         self.calendars = Calendars(policy.extra_closed_days)
         self.scan_batch = scan_batch
+        self.scan_limit = scan_batch * ROUND_BATCHES
 
     def _timezone_of(self, agency_id: str | None) -> str | None:
         agency = self.agencies.get(agency_id)
@@ -112,8 +114,7 @@ class SlaWatcher:
                 old = before.get(clock.clock_id)
                 if old is not None and old.get("version") == clock.version:
                     continue  # unchanged
-                writes.append((clock_document(clock, old),
-                               old["version"] if old is not None else NEW))
+                writes.append((clock.to_record(), old["version"] if old is not None else NEW))
         lost_clock_ids = await self.store.write(writes)
         return {clock_id.rsplit(":", 1)[0] for clock_id in lost_clock_ids}
 
@@ -121,111 +122,135 @@ class SlaWatcher:
     async def scan(self) -> int:
         """Emit everything due now; returns the number of messages published.
 
-        First the batches an instance left unpublished when it died (their lease ran out),
-        then the due clocks from the `next_due_at` index, oldest first, a batch at a time:
-        the batch's messages go to the outbox in one write, its clocks are claimed with one
-        bulk compare-and-set write (of several instances only the one whose write lands
-        publishes a clock's marks), then the messages of the won claims are published
-        concurrently and the outbox entry is deleted, while the next batch is fetched and
-        claimed. A full batch means there may be more: the next batch is fetched at once.
+        A round reads the due clocks from the `next_due_at` index, oldest first, through one
+        cursor, a batch at a time. Per batch: one insert of ledger entries claims the
+        batch's emissions (of several instances only the one whose insert lands publishes an
+        emission; a lapsed claim is taken over), then the won messages are published while
+        the next batch is claimed. Once the round's messages are out, the clocks are
+        advanced (marks recorded as sent, `next_due_at` moved on) with one bulk
+        compare-and-set write per batch. Publishing comes first: a clock is only advanced
+        once its messages are acknowledged by the broker, so a crash in between repeats a
+        message (same id) and never loses one. A round stops after `scan_limit` clocks and
+        the next round starts at once.
         """
         now = self.clock.now()
-        with metrics.SCAN_SECONDS.time():
-            emitted = await self._recover(now)
-            publishing: asyncio.Task[int] | None = None
-            try:
-                for _ in range(MAX_BATCHES_PER_SCAN):
-                    due = await self.store.due(now, self.scan_batch)
-                    if not due:
-                        break
-                    batch = await self._claim(due, now)
-                    if publishing is not None:  # one batch publishes while the next is claimed
-                        emitted += await publishing
-                    publishing = asyncio.create_task(self._publish_batch(batch, now))
-                    if len(due) < self.scan_batch or not batch.claimed:
-                        break  # done, or every clock went to a faster instance: next round
-            finally:
-                if publishing is not None:
-                    emitted += await publishing
-        return emitted
-
-    async def _claim(self, documents: list[dict[str, Any]], now: datetime) -> _Batch:
-        """Record the due messages in the outbox, then claim their clocks in one bulk write."""
-        batch = _Batch(str(uuid.uuid4()))
-        writes: list[tuple[dict[str, Any], int]] = []
-        outbox: dict[str, list[tuple[dict[str, Any], BaseModel]]] = {}
-        for doc in documents:
-            clock, emissions = due_actions(SlaClock.from_record(doc), now,
-                                           parent_of=self._parent_of,
-                                           coordinator=self.policy.national_coordinator)
-            clock = replace(clock, version=int(doc["version"]) + 1)
-            messages = [self._outbox_entry(e, now) for e in emissions]
-            writes.append((clock_document(clock, doc, batch.batch_id if messages else None),
-                           int(doc["version"])))
-            if messages:
-                outbox[clock.clock_id] = messages
-        if outbox:
-            await self.store.open_batch(batch.batch_id, now + OUTBOX_LEASE, [
-                {"clock_id": clock_id, "messages": [entry for entry, _ in messages]}
-                for clock_id, messages in outbox.items()])
-        lost = await self.store.write(writes)  # only the instance whose write lands publishes
-        batch.claimed = len(writes) - len(lost)
-        batch.messages = [m for clock_id, ms in outbox.items() if clock_id not in lost for m in ms]
-        batch.recorded = bool(outbox)
-        return batch
-
-    async def _publish_batch(self, batch: _Batch, now: datetime) -> int:
-        published = await self._publish(batch.messages, now)
-        if batch.recorded:
-            await self.store.close_batch(batch.batch_id)
-        return published
-
-    async def _recover(self, now: datetime) -> int:
-        """Publish the batches of an instance that died between claiming and publishing:
-        the messages of the clocks its claim reached (their `claimed_by` names the batch)."""
         published = 0
-        for stranded in await self.store.stranded_batches(now, self.scan_batch):
-            if not await self.store.take_over(stranded, now + OUTBOX_LEASE):
-                continue  # another instance is on it
-            entries = {entry["clock_id"]: entry["messages"] for entry in stranded["clocks"]}
-            claimed = {doc["_id"] for doc in await self.store.get(entries)
-                       if stranded["_id"] in (doc.get("claimed_by") or [])}
-            published += await self._publish(
-                [(entry, _message(entry)) for clock_id, messages in entries.items()
-                 if clock_id in claimed for entry in messages], now)
-            await self.store.close_batch(stranded["_id"])
-            log.info("sla outbox recovered", batch_id=stranded["_id"], clocks=len(claimed))
+        with metrics.SCAN_SECONDS.time():
+            for _ in range(MAX_ROUNDS_PER_SCAN):
+                emitted, seen = await self._round(now)
+                published += emitted
+                if seen < self.scan_limit:
+                    break
         return published
 
-    async def _publish(self, messages: list[tuple[dict[str, Any], BaseModel]], now: datetime
-                       ) -> int:
-        if messages:
-            await self.publish_all([(message, self.topics.name(entry["topic"]))
-                                    for entry, message in messages])
-            for entry, _ in messages:
-                self._count(entry, now)
-        return len(messages)
+    async def _round(self, now: datetime) -> tuple[int, int]:
+        advances: list[_Advance] = []
+        published, seen = 0, 0
+        publishing: asyncio.Task[int] | None = None
+        try:
+            async with aclosing(self.store.due(now, self.scan_batch)) as batches:
+                async for documents in batches:
+                    seen += len(documents)
+                    messages, batch_advances = await self._claim(documents, now)
+                    advances.extend(batch_advances)
+                    if publishing is not None:  # one batch publishes while the next is claimed
+                        published += await publishing
+                    publishing = asyncio.create_task(self._publish(messages, now))
+                    if seen >= self.scan_limit:
+                        break
+        finally:
+            if publishing is not None:
+                published += await publishing
+        for offset in range(0, len(advances), self.scan_batch):
+            await self._advance(advances[offset:offset + self.scan_batch])
+        return published, seen
 
-    def _outbox_entry(self, emission: Emission, now: datetime
-                      ) -> tuple[dict[str, Any], BaseModel]:
-        """The outbox record of an emission, and the message itself (to publish)."""
-        message = emission.to_message(now)
-        topic = ACTIONS if isinstance(message, Action) else SLA
-        return ({"id": emission.emission_id, "topic": topic,
-                 "message": message.model_dump(mode="json"),
-                 "scheduled_at": emission.scheduled_at, "kind": emission.kind.value}, message)
+    async def _claim(self, documents: list[dict[str, Any]], now: datetime
+                     ) -> tuple[list[Emission], list[_Advance]]:
+        """Claim the batch's emissions in the ledger; returns the won emissions, in order,
+        and the clock writes to make once they are published."""
+        due: list[tuple[dict[str, Any], SlaClock, SlaClock, list[Emission]]] = []
+        entries: list[dict[str, Any]] = []
+        for doc in documents:
+            clock = SlaClock.from_record(doc)
+            advanced, emissions = due_actions(clock, now, parent_of=self._parent_of,
+                                              coordinator=self.policy.national_coordinator)
+            due.append((doc, clock, advanced, emissions))
+            entries.extend({"_id": e.emission_id, "clock_id": clock.clock_id,
+                            "kind": e.kind.value, "claimed_at": now,
+                            "lease_until": now + CLAIM_LEASE} for e in emissions)
+        taken = await self.store.claim(entries)
+        if taken:
+            taken -= await self._take_over_lapsed(due, taken, now)
+        won: list[Emission] = []
+        advances: list[_Advance] = []
+        for doc, clock, advanced, emissions in due:
+            mine = [e for e in emissions if e.emission_id not in taken]
+            won.extend(mine)
+            if len(mine) == len(emissions):  # everything (or nothing) due was ours
+                if advanced is not clock:
+                    advances.append(_Advance(advanced, int(doc["version"]),
+                                             frozenset(e.emission_id for e in mine)))
+            elif mine:
+                ids = frozenset(e.emission_id for e in mine)
+                advances.append(_Advance(record_sent(clock, ids), int(doc["version"]), ids))
+        return won, advances
 
-    def _count(self, entry: dict[str, Any], now: datetime) -> None:
-        scheduled = entry.get("scheduled_at")
-        if scheduled is not None:
-            metrics.LATENESS.observe(max((now - _utc(scheduled)).total_seconds(), 0.0))
-        kind = entry.get("kind")
-        data = entry["message"]
-        agency = data.get("agency_id") or UNASSIGNED
-        if kind == MarkKind.WARNING.value:
-            metrics.WARNINGS.labels(agency, data["stage"], str(data["threshold"])).inc()
-        elif kind == MarkKind.BREACH.value:
-            metrics.BREACHES.labels(agency, data["stage"], str(data["level"])).inc()
+    async def _take_over_lapsed(self, due: list[Any], taken: set[str], now: datetime
+                                ) -> set[str]:
+        """Of the emissions another claimer holds, those whose lease ran out (the claimer
+        died before publishing) and that this scanner now took over. A claim is never older
+        than its mark, so one whose mark fell due less than a lease ago still holds: the
+        ledger is read only for the others."""
+        old_enough = {e.emission_id for _, _, _, emissions in due for e in emissions
+                      if e.emission_id in taken and e.scheduled_at + CLAIM_LEASE <= now}
+        if not old_enough:
+            return set()
+        won = set()
+        for entry in await self.store.claims(old_enough):
+            if _utc(entry["lease_until"]) <= now and await self.store.take_over(
+                    entry, now, now + CLAIM_LEASE):
+                log.info("sla claim taken over", emission_id=entry["_id"],
+                         clock_id=entry["clock_id"])
+                won.add(entry["_id"])
+        return won
+
+    async def _advance(self, advances: list[_Advance]) -> None:
+        """Write the advanced clocks (compare-and-set); a clock changed meanwhile by the
+        event consumer is reloaded and its sent marks recorded on the new version."""
+        pending = advances
+        for _ in range(MAX_CONFLICT_ROUNDS):
+            lost = await self.store.write([(a.clock.to_record(), a.expected) for a in pending])
+            if not lost:
+                return
+            metrics.CLOCK_CONFLICTS.inc(len(lost))
+            sent = {a.clock.clock_id: a.sent for a in pending if a.clock.clock_id in lost}
+            pending = []
+            for doc in await self.store.get(sent):
+                clock = SlaClock.from_record(doc)
+                advanced = record_sent(clock, sent[clock.clock_id])
+                if advanced is not clock:
+                    pending.append(_Advance(advanced, int(doc["version"]), sent[clock.clock_id]))
+            if not pending:
+                return
+        raise RuntimeError(f"clock writes kept conflicting for {len(pending)} clocks")
+
+    async def _publish(self, emissions: list[Emission], now: datetime) -> int:
+        if emissions:
+            await self.publish_all([(message, self.topics.actions if isinstance(
+                message, Action) else self.topics.sla) for message in (
+                e.to_message(now) for e in emissions)])
+            for emission in emissions:
+                self._count(emission, now)
+        return len(emissions)
+
+    def _count(self, emission: Emission, now: datetime) -> None:
+        metrics.LATENESS.observe(max((now - emission.scheduled_at).total_seconds(), 0.0))
+        agency = emission.agency_id or UNASSIGNED
+        if emission.kind is MarkKind.WARNING:
+            metrics.WARNINGS.labels(agency, emission.stage.value, str(emission.threshold)).inc()
+        elif emission.kind is MarkKind.BREACH:
+            metrics.BREACHES.labels(agency, emission.stage.value, str(emission.level)).inc()
         else:
             metrics.AUTO_CLOSES.inc()
 
@@ -239,8 +264,3 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _message(entry: dict[str, Any]) -> BaseModel:
-    data = entry["message"]
-    if entry["topic"] == ACTIONS:
-        return Action.model_validate(data)
-    return EVENT_TYPES[data["event_type"]].model_validate(data)

@@ -1,4 +1,4 @@
-"""MongoDB store of SLA clocks and of the scanner's outbox.
+"""MongoDB store of SLA clocks and of the emission ledger.
 
 Clocks (`sla_clocks`): one document per (case, stage), compare-and-set by version. Every
 write is `replace_one({_id, version: expected}, doc, upsert=True)`: when someone else
@@ -9,17 +9,19 @@ loser reloads and decides again. The only secondary index is `next_due_at`: ever
 makes every clock write dearer, and a case's clocks are found by their ids
 (`{tracking_id}:{stage}`).
 
-Outbox (`sla_outbox`): one document per scanner batch, written before the batch's claims
-and deleted once its messages are published, so it only ever holds the batches in flight.
-A claim adds the batch id to the clock's `claimed_by`; if the scanner dies between claiming
-and deleting the batch, the batch's lease runs out and another scanner publishes the
-messages of exactly those clocks whose `claimed_by` names the batch (its claim landed).
-One write per due clock, plus two per batch.
+Emission ledger (`sla_emissions`): one small document per warning, breach or auto_close,
+`_id` = the emission's deterministic id (also the published event_id / action_id). A
+scanner claims an emission by inserting it: the unique `_id` lets exactly one instance
+win, and a multi-document insert is the cheapest write there is. The entry holds a lease:
+a claimer that dies before publishing leaves the emission pending on its clock, and once
+the lease has run out the next scanner takes the entry over. Entries expire after
+`LEDGER_RETENTION` (a TTL index), long after their clocks moved on; until then the ledger
+is also the record of what the service emitted and when.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,18 +29,22 @@ from pymongo import ASCENDING, IndexModel, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.sla.domain import SlaClock, Stage
+from services.sla.domain import Stage
 
 COLLECTION = "sla_clocks"
-OUTBOX = "sla_outbox"
+LEDGER = "sla_emissions"
 NEW = -1  # the expected version of a clock that does not exist yet
-OUTBOX_LEASE = timedelta(seconds=30)
-CLAIMS_KEPT = 16  # batch ids remembered per clock: more than a clock's marks within a lease
+CLAIM_LEASE = timedelta(seconds=30)  # a claimer that has not published by then is presumed dead
+LEDGER_RETENTION = timedelta(days=30)
 
 INDEXES = {
     COLLECTION: [
         # The scanner's query: its cost grows with the due clocks, not the open ones.
         IndexModel([("next_due_at", ASCENDING)], name="next_due_at"),
+    ],
+    LEDGER: [
+        IndexModel([("claimed_at", ASCENDING)], name="retention",
+                   expireAfterSeconds=int(LEDGER_RETENTION.total_seconds())),
     ],
 }
 
@@ -47,22 +53,10 @@ def clock_ids(tracking_id: str) -> list[str]:
     return [f"{tracking_id}:{stage.value}" for stage in Stage]
 
 
-def clock_document(clock: SlaClock, stored: dict[str, Any] | None = None,
-                   claimed_by: str | None = None) -> dict[str, Any]:
-    """The document for `clock`; keeps the batches that claimed the stored version, plus
-    `claimed_by` when this write is a scanner's claim."""
-    document = clock.to_record()
-    claims = list((stored or {}).get("claimed_by") or [])
-    if claimed_by is not None:
-        claims = [*claims, claimed_by][-CLAIMS_KEPT:]
-    document["claimed_by"] = claims
-    return document
-
-
 class ClockStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
-        self.outbox = db[OUTBOX]
+        self.ledger = db[LEDGER]
 
     # -- clocks -----------------------------------------------------------------------------
     async def for_cases(self, tracking_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -75,10 +69,19 @@ class ClockStore:
     async def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         return [doc async for doc in self.collection.find({"_id": {"$in": list(ids)}})]
 
-    async def due(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+    async def due(self, now: datetime, batch: int) -> AsyncGenerator[list[dict[str, Any]]]:
+        """The clocks due by `now`, oldest first, `batch` at a time from one cursor (the
+        server evaluates the query once; each further batch is a cheap getMore)."""
         cursor = self.collection.find({"next_due_at": {"$lte": now}}).sort(
-            "next_due_at", ASCENDING).limit(limit).batch_size(limit)  # one round trip
-        return [doc async for doc in cursor]
+            "next_due_at", ASCENDING).batch_size(batch)
+        chunk: list[dict[str, Any]] = []
+        async for doc in cursor:
+            chunk.append(doc)
+            if len(chunk) == batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     async def write(self, writes: Sequence[tuple[dict[str, Any], int]]) -> set[str]:
         """Compare-and-set many clocks in one bulk write; returns the ids that lost a race."""
@@ -102,25 +105,30 @@ class ClockStore:
                                           {"$group": {"_id": "$stage", "n": {"$sum": 1}}}]
         return {row["_id"]: row["n"] async for row in await self.collection.aggregate(pipeline)}
 
-    # -- the outbox -------------------------------------------------------------------------
-    async def open_batch(self, batch_id: str, lease_until: datetime,
-                         clocks: list[dict[str, Any]]) -> None:
-        """Record a batch's messages (`[{clock_id, messages}]`) before claiming its clocks."""
-        await self.outbox.insert_one({"_id": batch_id, "lease_until": lease_until,
-                                      "clocks": clocks})
+    # -- the emission ledger -----------------------------------------------------------
+    async def claim(self, entries: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert ledger entries (`_id` = emission id); returns the ids already claimed."""
+        if not entries:
+            return set()
+        try:
+            await self.ledger.insert_many(list(entries), ordered=False)
+        except BulkWriteError as exc:
+            taken = set()
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != 11000:
+                    raise
+                taken.add(entries[error["index"]]["_id"])
+            return taken
+        return set()
 
-    async def close_batch(self, batch_id: str) -> None:
-        await self.outbox.delete_one({"_id": batch_id})
+    async def claims(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        return [doc async for doc in self.ledger.find({"_id": {"$in": list(ids)}})]
 
-    async def stranded_batches(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Batches whose scanner died before publishing them (the collection only holds
-        batches in flight, so this stays small without an index)."""
-        cursor = self.outbox.find({"lease_until": {"$lte": now}}).limit(limit)
-        return [doc async for doc in cursor]
-
-    async def take_over(self, batch: dict[str, Any], lease_until: datetime) -> bool:
-        """Renew a stranded batch's lease; False when another scanner took it first."""
-        result = await self.outbox.update_one(
-            {"_id": batch["_id"], "lease_until": batch["lease_until"]},
-            {"$set": {"lease_until": lease_until}})
+    async def take_over(self, entry: dict[str, Any], now: datetime, lease_until: datetime
+                        ) -> bool:
+        """Renew a lapsed claim; False when another scanner renewed it first."""
+        result = await self.ledger.update_one(
+            {"_id": entry["_id"], "lease_until": entry["lease_until"]},
+            {"$set": {"lease_until": lease_until, "claimed_at": now},
+             "$inc": {"takeovers": 1}})
         return result.modified_count == 1

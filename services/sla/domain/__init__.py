@@ -7,7 +7,7 @@ due and stores the result.
 from .calendar import DEFAULT_TIMEZONE, WIB, WIT, WITA, Calendars, WorkingCalendar
 from .clocks import ClockState, Mark, MarkKind, SlaClock
 from .durations import Duration, parse_iso_duration
-from .emissions import Emission, due_actions
+from .emissions import Emission, due_actions, record_sent
 from .lifecycle import apply_received, apply_status_event
 from .policy import DEFAULT_POLICY_FILE, Override, SlaPolicy, Stage, load_policy
 
@@ -33,4 +33,5 @@ __all__ = [
     "due_actions",
     "load_policy",
     "parse_iso_duration",
+    "record_sent",
 ]

@@ -125,3 +125,28 @@ def due_actions(clock: SlaClock, now: datetime, *, parent_of: ParentOf, coordina
                       breach_level=breach_level, auto_close_sent=auto_close_sent,
                       version=clock.version + 1)
     return updated, emissions
+
+
+def record_sent(clock: SlaClock, emission_ids: frozenset[str] | set[str]) -> SlaClock:
+    """The clock with the marks of `emission_ids` recorded as sent and off its schedule.
+
+    The scanner's second step, after publishing: it applies to whatever version of the clock
+    is stored by then (the event consumer may have paused, stopped or restarted it
+    meanwhile). Marks of another generation have other ids and stay; so does everything
+    not published. Returns `clock` itself when none of the ids is pending."""
+    sent = [mark for mark in clock.pending if emission_id(clock, mark) in emission_ids]
+    if not sent:
+        return clock
+    warnings_sent = set(clock.warnings_sent)
+    breach_level, auto_close_sent = clock.breach_level, clock.auto_close_sent
+    for mark in sent:
+        if mark.kind is MarkKind.WARNING:
+            assert mark.threshold is not None
+            warnings_sent.add(mark.threshold)
+        elif mark.kind is MarkKind.BREACH:
+            breach_level = max(breach_level, mark.level or 0)
+        else:
+            auto_close_sent = True
+    return replace(clock, pending=tuple(m for m in clock.pending if m not in sent),
+                   warnings_sent=frozenset(warnings_sent), breach_level=breach_level,
+                   auto_close_sent=auto_close_sent, version=clock.version + 1)

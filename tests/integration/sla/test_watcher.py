@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from services.sla.adapters.clocks import INDEXES, OUTBOX_LEASE, ClockStore
+from services.sla.adapters.clocks import CLAIM_LEASE, INDEXES, LEDGER, ClockStore
 from services.sla.domain import load_policy
 from services.sla.handlers import SlaWatcher
 from shared.agencies import load_agencies
@@ -170,21 +170,21 @@ async def test_an_event_racing_a_scan_is_applied_to_every_clock(rig: Rig) -> Non
 
 
 class HookedStore(ClockStore):
-    """The real store; runs `before_write` (once) just before the next clock write."""
+    """The real store; runs `before_claim` (once) just before the next ledger claim."""
 
     def __init__(self, db: Any) -> None:
         super().__init__(db)
-        self.before_write: Any = None
+        self.before_claim: Any = None
 
-    async def write(self, writes: Any) -> set[str]:
-        if self.before_write is not None:
-            hook, self.before_write = self.before_write, None
+    async def claim(self, entries: Any) -> set[str]:
+        if self.before_claim is not None:
+            hook, self.before_claim = self.before_claim, None
             await hook()
-        return await super().write(writes)
+        return await super().claim(entries)
 
 
-async def test_an_instance_dying_before_it_publishes_leaves_its_batch_to_another(rig: Rig
-                                                                                  ) -> None:
+async def test_an_instance_dying_before_it_publishes_leaves_its_claims_to_another(rig: Rig
+                                                                                   ) -> None:
     async def crash(items: Any) -> None:
         raise ConnectionError("killed between claiming and publishing")
 
@@ -195,18 +195,23 @@ async def test_an_instance_dying_before_it_publishes_leaves_its_batch_to_another
         await rig.feed(survivor, received(case, hours(0)),
                        status(case, Status.ASSIGNED, hours(0)))
     rig.clock.set(hours(1.2))  # both responses' 50% warnings are due
-    # While the dying instance prepares its claims, the consumer moves one of the clocks:
-    # that claim is lost, so the batch's message for it must never be published.
-    store.before_write = lambda: rig.feed(
+    # While the dying instance prepares its claims, the consumer stops one of the clocks:
+    # its claimed warning is no longer due, so it must never be published.
+    store.before_claim = lambda: rig.feed(
         survivor, status(overtaken, Status.IN_PROGRESS, hours(1.2)))
     with pytest.raises(ConnectionError):
         await dying.scan()
-    batches = await rig.runtime.db["sla_outbox"].find().to_list()
-    assert len(batches) == 1 and len(batches[0]["clocks"]) == 2  # written before claiming
+    ledger = await rig.runtime.db[LEDGER].find().to_list()
+    assert len(ledger) == 2  # both claimed before the crash
+    response = await rig.stored(f"{claimed}:response")
+    assert response["next_due_at"] is not None and len(response["pending"]) == 5  # not advanced
     assert await survivor.scan() == 0  # the lease still holds
-    rig.clock.set(hours(1.2) + OUTBOX_LEASE + timedelta(seconds=1))
-    assert await survivor.scan() == 1  # recovered: the claimed clock's warning only
-    assert await rig.runtime.db["sla_outbox"].count_documents({}) == 0
+    rig.clock.set(hours(1.2) + CLAIM_LEASE + timedelta(seconds=1))
+    assert await survivor.scan() == 1  # taken over: the still running clock's warning only
+    taken_over = await rig.runtime.db[LEDGER].find({"takeovers": 1}).to_list()
+    assert [entry["clock_id"] for entry in taken_over] == [f"{claimed}:response"]
+    response = await rig.stored(f"{claimed}:response")
+    assert len(response["pending"]) == 4 and response["warnings_sent"] == [0.5]
     assert await survivor.scan() == 0
     rig.clock.set(hours(1.6))  # 75% due: published once, after the recovered 50%
     assert await survivor.scan() == 1
@@ -232,7 +237,8 @@ async def test_a_clock_changed_while_its_marks_are_published_keeps_its_schedule(
     assert await pausing.scan() == 1  # response 50%
     response = await rig.stored(f"{case}:response")
     assert response["state"] == "paused" and response["next_due_at"] is None
-    assert await rig.runtime.db["sla_outbox"].count_documents({}) == 0
+    assert response["warnings_sent"] == [0.5]  # recorded on the paused version
+    assert await rig.runtime.db[LEDGER].count_documents({}) == 1
     rig.clock.set(hours(5))  # beyond the lease: nothing is published again
     assert await watcher.scan() == 0
     await rig.feed(watcher, status(case, Status.IN_PROGRESS, hours(5)))  # stops response

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.sla.domain import Emission, MarkKind, SlaClock, due_actions, load_policy
+from services.sla.domain import (
+    Emission,
+    MarkKind,
+    SlaClock,
+    due_actions,
+    load_policy,
+    record_sent,
+)
 from shared.clock import ManualClock
 from shared.contract import Action, ActionName, ActorType, SlaBreached, SlaWarning, Status
 
@@ -168,3 +175,43 @@ def test_working_day_escalation_levels_with_the_shipped_policy() -> None:
     _, emissions = scan(response, datetime(2026, 3, 12, tzinfo=UTC))
     assert summary(emissions)[-1] == ("breach", 2, "kemenpanrb")
     assert emissions[-1].overdue_seconds == timedelta(hours=55).total_seconds()
+
+
+def ids(emissions: list[Emission]) -> frozenset[str]:
+    return frozenset(e.emission_id for e in emissions)
+
+
+def test_recording_what_was_sent_gives_the_clock_the_scan_would_have_written() -> None:
+    clock = resolution_clock()
+    scanned, emissions = scan(clock, at(12.5))
+    recorded = record_sent(clock, ids(emissions))
+    assert recorded == scanned
+    assert recorded.warnings_sent == {0.5, 0.75} and recorded.breach_level == 2
+    assert recorded.next_due_at == at(13) and recorded.version == clock.version + 1
+
+
+def test_recording_sent_marks_on_a_version_changed_meanwhile_keeps_that_change() -> None:
+    case = Case().receive(at(0)).status(Status.ASSIGNED, at(1), "kutim-pupr")
+    _, emissions = scan(case["resolution"], at(6))  # the 50% warning, published ...
+    case.status(Status.WAITING_CITIZEN, at(6.5))  # ... while the consumer paused the clock
+    paused = case["resolution"]
+    recorded = record_sent(paused, ids(emissions))
+    assert recorded.state is paused.state and recorded.paused_at == at(6.5)
+    assert recorded.warnings_sent == {0.5}
+    assert [m.threshold for m in recorded.pending if m.kind is MarkKind.WARNING] == [0.75]
+
+
+def test_recording_only_some_emissions_leaves_the_others_due() -> None:
+    clock = resolution_clock()
+    _, emissions = scan(clock, at(11))  # warnings 0.5 and 0.75, breach 1
+    recorded = record_sent(clock, ids(emissions[:1]))
+    assert recorded.warnings_sent == {0.5} and recorded.breach_level == 0
+    assert summary(scan(recorded, at(11))[1]) == summary(emissions[1:])
+
+
+def test_recording_ids_of_another_generation_changes_nothing() -> None:
+    case = Case().receive(at(0)).status(Status.ASSIGNED, at(1), "kutim-pupr")
+    _, emissions = scan(case["response"], at(2))
+    case.status(Status.ASSIGNED, at(2.5), "kutim-dinkes")  # transfer: the clock restarts
+    restarted = case["response"]
+    assert record_sent(restarted, ids(emissions)) is restarted

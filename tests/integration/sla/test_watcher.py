@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from services.sla.adapters.clocks import CLAIM_LEASE, INDEXES, LEDGER, ClockStore
+from services.sla.adapters.clocks import (
+    CLAIM_LEASE,
+    INDEXES,
+    LEDGER,
+    LEDGER_RETENTION,
+    ClockStore,
+)
 from services.sla.domain import load_policy
 from services.sla.handlers import SlaWatcher
 from shared.agencies import load_agencies
@@ -292,3 +298,16 @@ async def test_metrics_count_warnings_breaches_auto_closes_lateness_and_open_clo
         before["late_bucket"] + 7
     await watcher.sample_gauges()
     assert sample("lapor_sla_open_clocks", stage="auto_close") == 1  # its mark sent, not closed
+
+
+async def test_ledger_entries_expire_after_the_retention_period(rig: Rig) -> None:
+    watcher = rig.watcher()
+    case = new_case()
+    await rig.feed(watcher, received(case, hours(0)))
+    rig.clock.set(hours(0.6))
+    assert await watcher.scan() == 1
+    indexes = await rig.runtime.db[LEDGER].index_information()
+    assert indexes["retention"]["expireAfterSeconds"] == LEDGER_RETENTION.total_seconds()
+    entry = await rig.runtime.db[LEDGER].find_one({})
+    assert entry["clock_id"] == f"{case}:routing" and entry["kind"] == "warning"
+    assert entry["claimed_at"].replace(tzinfo=UTC) == hours(0.6)

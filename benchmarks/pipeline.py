@@ -37,7 +37,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from benchmarks import ceiling
+from benchmarks import ceiling, dbtop
 from benchmarks.load import ProgressBar, producer, publish, submission_message, submissions
 from benchmarks.procstat import CpuMeter
 from benchmarks.profiling import Profiler, print_summaries
@@ -271,6 +271,7 @@ async def measure_pipeline(args: argparse.Namespace, env: dict[str, str], topics
         if not profiler.start():
             profiler = None
     sent = [0]
+    top_before = await dbtop.snapshot(env["LAPOR_MONGODB_URI"])
     started = time.monotonic()
     meter.start()
     try:
@@ -290,8 +291,11 @@ async def measure_pipeline(args: argparse.Namespace, env: dict[str, str], topics
         await asyncio.gather(collector, return_exceptions=True)
         await kafka.stop()
     profiles = profiler.summaries() if profiler is not None else {}
-    return (pipeline_figures(observed, args.n, first, last, complete), meter.result(wall),
-            profiles)
+    figures = pipeline_figures(observed, args.n, first, last, complete)
+    figures["database_time"] = dbtop.difference(
+        top_before, await dbtop.snapshot(env["LAPOR_MONGODB_URI"]),
+        env["LAPOR_MONGODB_DATABASE"], args.n)
+    return figures, meter.result(wall), profiles
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -413,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = asyncio.run(run(args))
     print_report(result)
+    dbtop.print_rows(result["pipeline"]["database_time"])
     if result.get("profiles"):
         print_summaries(result["profiles"])
     print(f"  results: {result['run']['json']}; service logs: {result['run']['logs']}")

@@ -134,12 +134,11 @@ class Router:
             received.setdefault(event.tracking_id, (record, event))
         if not received:
             return dead
-        existing = await self.store.get_many(list(received))
+        # Insert first: a case that exists already (redelivered or republished event, or
+        # another instance) comes back as a duplicate key and is read only then.
         documents: list[dict[str, Any]] = []
         outcomes: dict[str, Outcome | None] = {}
         for tracking_id, (record, event) in received.items():
-            if tracking_id in existing:
-                continue  # redelivered or republished: the case exists, routed once
             try:
                 secret_hash = hash_citizen_secret(event.tracking_id, event.citizen_secret)
             except ValueError:
@@ -151,8 +150,8 @@ class Router:
             outcomes[tracking_id] = accepted.outcome
         unbind_event()
         clashed = await self.store.insert_new(documents)
-        if clashed:  # another instance stored them meanwhile: publish what it left pending
-            existing.update(await self.store.get_many(list(clashed)))
+        # Cases stored before (routed once): publish what a crash may have left pending.
+        existing = await self.store.get_many(list(clashed)) if clashed else {}
         inserted = [d for d in documents if d["_id"] not in clashed]
         now = self.clock.now()
         for document in inserted:
@@ -181,7 +180,6 @@ class Router:
         }
         document["case"] = accepted.case.model_dump(mode="json")
         document["outbox"] = self._events_of(accepted, document)
-        document["outbox_pending"] = True
         return document, accepted
 
     # -- complaints.actions -------------------------------------------------------------
@@ -250,7 +248,6 @@ class Router:
             updated = {**document, "version": version + 1,
                        "case": result.case.model_dump(mode="json")}
             updated["outbox"] = self._events_of(result, updated)
-            updated["outbox_pending"] = True
             if await self.store.replace(updated, version):
                 metrics.ACTIONS_APPLIED.labels(action.action.value).inc()
                 if action.action in (ActionName.TRANSFER, ActionName.DECLINE):

@@ -4,13 +4,16 @@ Counters are counted where things happen; these two are states, read from the ca
 collection, so every router instance reports the same numbers whichever partitions it
 holds. A sample is taken every `interval` seconds, and sooner (at most once per
 `min_gap`) after this instance changed a case, so the gauges follow activity closely
-without a query per message.
+without a query per message. A sample counts every open case, so its cost grows with the
+backlog: the gap after a sample is also at least `COST_FACTOR` times what it took, which
+keeps the sampler under 1/COST_FACTOR of the database's time however large the backlog.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 
@@ -36,6 +39,7 @@ async def sample_cases(store: CaseStore) -> dict[str, int]:
 
 
 _reported_agencies: set[str] = set()  # agency ids are few and bounded by the registry
+COST_FACTOR = 20
 
 
 class CaseSampler:
@@ -52,13 +56,18 @@ class CaseSampler:
 
     async def run(self) -> None:
         while True:
+            started = time.monotonic()
             try:
                 await sample_cases(self.store)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be away for a while: try again
                 log.warning("sampling cases failed", error_type=type(exc).__name__)
+            took = time.monotonic() - started
+            waited = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self.interval)
-            await asyncio.sleep(self.min_gap)  # let a burst of changes settle
+            waited = time.monotonic() - waited
+            # Let a burst of changes settle; never sample a large backlog back to back.
+            await asyncio.sleep(max(self.min_gap, COST_FACTOR * took - waited))
             self._changed.clear()

@@ -28,9 +28,9 @@ REJECTIONS = "action_rejections"
 
 INDEXES = {
     COLLECTION: [
+        # The only secondary index (the gauges' counts): every index makes every write dearer.
         IndexModel([("case.status", ASCENDING), ("case.assignee", ASCENDING)],
                    name="status_assignee"),
-        IndexModel([("outbox_pending", ASCENDING)], name="outbox_pending", sparse=True),
     ],
 }
 
@@ -72,7 +72,7 @@ class CaseStore:
         (a newer version carries a newer outbox that its writer has yet to publish)."""
         operations = [
             UpdateOne({"_id": d["_id"], "version": d.get("version", 1)},
-                      {"$set": {"outbox": []}, "$unset": {"outbox_pending": ""}})
+                      {"$set": {"outbox": []}})
             for d in documents
         ]
         if operations:

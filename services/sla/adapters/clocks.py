@@ -1,7 +1,8 @@
 """MongoDB store of SLA clocks and of the emission ledger.
 
-Clocks (`sla_clocks`): one document per (case, stage), compare-and-set by version. Every
-write is `replace_one({_id, version: expected}, doc, upsert=True)`: when someone else
+Clocks (`sla_clocks`): one document per (case, stage), compare-and-set by version. A new
+clock is inserted; every later write is `replace_one({_id, version: expected}, doc,
+upsert=True)`: when someone else
 changed (or created) the clock first, the filter misses, the upsert collides on `_id` and
 the write comes back as a duplicate-key error for exactly that clock. So concurrent sla
 instances, and the scanner racing the event consumer, never overwrite each other: the
@@ -25,7 +26,7 @@ from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -87,8 +88,12 @@ class ClockStore:
         """Compare-and-set many clocks in one bulk write; returns the ids that lost a race."""
         if not writes:
             return set()
-        requests = [ReplaceOne({"_id": doc["_id"], "version": expected}, doc, upsert=True)
-                    for doc, expected in writes]
+        # A new clock is an insert (the cheapest write); either way a concurrent writer
+        # that got there first shows up as a duplicate key on `_id`.
+        requests: list[InsertOne[dict[str, Any]] | ReplaceOne[dict[str, Any]]] = [
+            InsertOne(doc) if expected == NEW
+            else ReplaceOne({"_id": doc["_id"], "version": expected}, doc, upsert=True)
+            for doc, expected in writes]
         try:
             await self.collection.bulk_write(requests, ordered=False)
         except BulkWriteError as exc:

@@ -40,6 +40,7 @@ from services.notifier.domain.planning import (
     message_id,
 )
 from services.notifier.domain.templates import render
+from services.notifier.recording import OutcomeRecorder
 from shared.clock import Clock
 from shared.contract import (
     ComplaintReceived,
@@ -61,6 +62,8 @@ OUTCOME_EVENTS = {"sent": NotificationSent, "failed": NotificationFailed,
                   "skipped": NotificationSkipped}
 REPORT_BATCH = 500
 QUEUE_SAMPLE_SECONDS = 1.0
+SAMPLE_COST_FACTOR = 20  # the count grows with the backlog: at most 1/20 of the time on it
+HANDOFF_DEPTH_PER_WORKER = 20  # new notifications queued per worker before the ledger keeps them
 
 
 def outcome_event(doc: dict[str, Any]) -> BaseModel:
@@ -93,13 +96,18 @@ def message_id_domain(smtp_from: str) -> str:
 
 
 class Deliverer:
-    """Three kinds of tasks while the service runs:
+    """Four kinds of tasks while the service runs:
 
+    - new notifications come straight from the consumer (`claim_on_insert`, `hand_over`):
+      inserted already claimed by this instance, as many as its queues take, so the
+      common path reads nothing back from the ledger;
     - a fetcher (`run_forever`) that keeps each channel's local queue topped up with due
-      ledger ids (woken by the consumer after new plans, by workers, or every poll);
-    - per channel, `notify_concurrency` workers that claim, send and record one id at a
-      time (an SMS gateway hanging on timeouts occupies only the SMS workers);
-    - a reporter that publishes finished outcomes and samples the retry queue.
+      ledger ids: retries, lapsed claims of a dead instance, what did not fit at hand-over
+      (woken by the consumer, by workers, or every poll);
+    - per channel, `notify_concurrency` workers that send one notification at a time (an
+      SMS gateway hanging on timeouts occupies only the SMS workers) and hand the outcome
+      to the recorder, which publishes and writes outcomes in batches;
+    - a reporter that publishes outcomes written unreported and samples the retry queue.
     """
 
     def __init__(self, *, ledger: Ledger, smtp: SmtpSender, sms: SmsGateway,
@@ -125,13 +133,40 @@ class Deliverer:
         self._queues: dict[str, asyncio.Queue[dict[str, Any] | None]] = {
             c: asyncio.Queue() for c in CHANNELS}
         self._known: dict[str, set[str]] = {c: set() for c in CHANNELS}  # queued or sending
-        self._sampled_at = 0.0
+        self.handoff_depth = HANDOFF_DEPTH_PER_WORKER * self.workers_per_channel
+        self._sampled_at, self._sample_gap = 0.0, QUEUE_SAMPLE_SECONDS
+        self.recorder = OutcomeRecorder(ledger=ledger, publish_all=publish_all,
+                                        topic=topics.notifications, event_of=outcome_event)
+
+    # -- new notifications, straight from the consumer -------------------------------------
+    def claim_on_insert(self, documents: Sequence[dict[str, Any]], now: datetime
+                        ) -> list[dict[str, Any]]:
+        """Mark as many new pending documents as this instance's queues can take as
+        claimed by it (before they are inserted): the insert is then the claim."""
+        token = uuid.uuid4().hex
+        room = {c: self.handoff_depth - len(self._known[c]) for c in CHANNELS}
+        taken = []
+        for doc in documents:
+            if doc.get("state") != "pending" or room.get(doc.get("channel") or "", 0) <= 0:
+                continue
+            room[doc["channel"]] -= 1
+            doc.update(state="sending", lease_until=now + self.lease, claim=token,
+                       attempts=doc.get("attempts", 0) + 1)
+            taken.append(doc)
+        return taken
+
+    def hand_over(self, claimed: Sequence[dict[str, Any]]) -> None:
+        """Queue notifications claimed at insert (only those whose insert was new)."""
+        for doc in claimed:
+            self._known[doc["channel"]].add(doc["_id"])
+            self._queues[doc["channel"]].put_nowait(doc)
 
     # -- the worker -----------------------------------------------------------------------
     async def run_forever(self) -> None:
         workers = [asyncio.create_task(self._work(channel), name=f"notify-{channel}-{i}")
                    for channel in CHANNELS for i in range(self.workers_per_channel)]
         reporter = asyncio.create_task(self._report_forever(), name="notify-report")
+        recorder = asyncio.create_task(self.recorder.run_forever(), name="notify-record")
         try:
             while True:
                 self.wake.clear()
@@ -147,6 +182,8 @@ class Deliverer:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
             await self._stop_workers(workers)
+            recorder.cancel()  # after the workers: their last outcomes are written
+            await asyncio.gather(recorder, return_exceptions=True)
 
     async def _wait(self, event: asyncio.Event) -> None:
         try:
@@ -179,6 +216,11 @@ class Deliverer:
                 return  # stopping
             nid = claimed["_id"]
             try:
+                if self._claim_ageing(claimed):
+                    # Queued too long (a slow channel): give it back rather than send it
+                    # so late that the lease might lapse and another worker send it too.
+                    await self.ledger.release([claimed])
+                    continue
                 await self.deliver_claimed(claimed)
             except asyncio.CancelledError:
                 raise
@@ -190,6 +232,10 @@ class Deliverer:
                 self.finished.set()
                 if queue.qsize() < self.workers_per_channel:
                     self.wake.set()
+
+    def _claim_ageing(self, claimed: dict[str, Any]) -> bool:
+        lease_until = _aware(claimed.get("lease_until"))
+        return lease_until is not None and lease_until - self.clock.now() < self.lease / 2
 
     async def _stop_workers(self, workers: list[asyncio.Task[None]]) -> None:
         """Give back what is only queued (claimed, never attempted: due again at once for
@@ -242,9 +288,11 @@ class Deliverer:
                 return reported
 
     async def sample_queue(self, force: bool = False) -> None:
-        if force or time.monotonic() - self._sampled_at >= QUEUE_SAMPLE_SECONDS:
-            self._sampled_at = time.monotonic()
+        if force or time.monotonic() - self._sampled_at >= self._sample_gap:
+            started = self._sampled_at = time.monotonic()
             metrics.RETRY_QUEUE.set(await self.ledger.pending_count())
+            self._sample_gap = max(QUEUE_SAMPLE_SECONDS,
+                                   SAMPLE_COST_FACTOR * (time.monotonic() - started))
 
     # -- one notification -----------------------------------------------------------------
     async def deliver_claimed(self, doc: dict[str, Any]) -> None:
@@ -278,7 +326,7 @@ class Deliverer:
         attempt = 0
         while True:
             try:
-                return await self.ledger.finish(doc, "sent", now)
+                return await self.recorder.record(doc, "sent", now)
             except Exception as exc:
                 if time.monotonic() >= deadline:
                     raise
@@ -321,7 +369,7 @@ class Deliverer:
         attempts = int(doc.get("attempts", 1))
         now = self.clock.now()
         if should_give_up(attempts, self.settings.notify_max_attempts, kind):
-            if await self.ledger.finish(doc, "failed", now, error):
+            if await self.recorder.record(doc, "failed", now, error):
                 metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
             log.warning("notification failed", notification_id=doc["_id"],
                         channel=doc["channel"], template=doc["template"], error=error,

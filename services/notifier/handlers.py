@@ -88,12 +88,14 @@ class Notifier:
                 documents += more
                 waited += caught
         documents = list({d["_id"]: d for d in documents}.values())  # one plan per id
+        claimed = self.deliverer.claim_on_insert(documents, self.clock.now())
         new = set(await self.ledger.record(documents))
         await self.ledger.forget_deferred([e.event_id for e in waited])
         fresh = [d for d in documents if d["_id"] in new]
         self._count(fresh)
+        self.deliverer.hand_over([d for d in claimed if d["_id"] in new])
         if any(d["state"] == "pending" for d in fresh):
-            self.deliverer.wake.set()
+            self.deliverer.wake.set()  # more than the queues took: the fetcher gets them
         if any(d["state"] != "pending" for d in fresh):
             self.deliverer.finished.set()  # skipped or failed at once: report it
         return dead

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
@@ -31,6 +32,27 @@ INDEXES = {
     CONTACTS: [],
     DEFERRED: [IndexModel([("tracking_id", ASCENDING)], name="tracking_id")],
 }
+
+
+@dataclass(frozen=True)
+class Finish:
+    """A claimed notification's final state, to write."""
+
+    claimed: dict[str, Any]
+    state: str
+    at: datetime
+    error: str | None = None
+
+    def finished_document(self) -> dict[str, Any]:
+        return {**self.claimed, "state": self.state, "finished_at": self.at,
+                "last_error": self.error}
+
+    def operation(self, reported: bool) -> UpdateOne:
+        return UpdateOne(
+            {"_id": self.claimed["_id"], "state": "sending", "claim": self.claimed.get("claim")},
+            {"$set": {"state": self.state, "finished_at": self.at, "last_error": self.error,
+                      "reported": reported},
+             "$unset": {"lease_until": "", "claim": ""}})
 
 
 class Ledger:
@@ -125,6 +147,24 @@ class Ledger:
              "$unset": {"lease_until": "", "claim": ""}})
         return result.matched_count == 1
 
+    async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> set[str]:
+        """`finish` for many in one bulk write; returns the ids whose write landed (a claim
+        that passed to another worker meanwhile does not match)."""
+        if not finishes:
+            return set()
+        result = await self.collection.bulk_write(
+            [f.operation(reported) for f in finishes], ordered=False)
+        ids = {f.claimed["_id"] for f in finishes}
+        if result.matched_count == len(finishes):
+            return ids
+        landed = set()  # rare: find out which (our write left our state and moment)
+        async for doc in self.collection.find({"_id": {"$in": list(ids)}}):
+            mine = next(f for f in finishes if f.claimed["_id"] == doc["_id"])
+            if doc.get("state") == mine.state and "claim" not in doc and \
+                    _aware(doc.get("finished_at")) == mine.at:
+                landed.add(doc["_id"])
+        return landed
+
     async def retry_later(self, claimed: dict[str, Any], at: datetime, error: str) -> bool:
         result = await self.collection.update_one(
             {"_id": claimed["_id"], "state": "sending", "claim": claimed.get("claim")},
@@ -148,11 +188,15 @@ class Ledger:
 
     # -- reporter contacts (from complaint.received; needed for every later event) ---------
     async def save_contacts(self, contacts: Sequence[dict[str, Any]]) -> None:
+        """Keep each complaint's contacts, first write wins (an insert; a redelivered
+        complaint's duplicate key is expected)."""
         if not contacts:
             return
-        await self.contacts.bulk_write(
-            [UpdateOne({"_id": c["_id"]}, {"$setOnInsert": c}, upsert=True) for c in contacts],
-            ordered=False)
+        try:
+            await self.contacts.insert_many(list(contacts), ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
     async def contacts_for(self, tracking_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         cursor = self.contacts.find({"_id": {"$in": list(tracking_ids)}})
@@ -179,3 +223,9 @@ class Ledger:
     async def forget_deferred(self, event_ids: Sequence[str]) -> None:
         if event_ids:
             await self.deferred.delete_many({"_id": {"$in": list(event_ids)}})
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

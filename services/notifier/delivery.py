@@ -136,7 +136,8 @@ class Deliverer:
         self.handoff_depth = HANDOFF_DEPTH_PER_WORKER * self.workers_per_channel
         self._sampled_at, self._sample_gap = 0.0, QUEUE_SAMPLE_SECONDS
         self.recorder = OutcomeRecorder(ledger=ledger, publish_all=publish_all,
-                                        topic=topics.notifications, event_of=outcome_event)
+                                        topic=topics.notifications, event_of=outcome_event,
+                                        retry_for=self.lease.total_seconds() / 2)
 
     # -- new notifications, straight from the consumer -------------------------------------
     def claim_on_insert(self, documents: Sequence[dict[str, Any]], now: datetime
@@ -182,6 +183,7 @@ class Deliverer:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
             await self._stop_workers(workers)
+            await self.recorder.drain(min(5.0, self.settings.shutdown_timeout_seconds / 2))
             recorder.cancel()  # after the workers: their last outcomes are written
             await asyncio.gather(recorder, return_exceptions=True)
 
@@ -215,23 +217,22 @@ class Deliverer:
             if claimed is None:
                 return  # stopping
             nid = claimed["_id"]
+            recording = False
             try:
                 if self._claim_ageing(claimed):
                     # Queued too long (a slow channel): give it back rather than send it
                     # so late that the lease might lapse and another worker send it too.
                     await self.ledger.release([claimed])
                     continue
-                await self.deliver_claimed(claimed)
+                recording = await self.deliver_claimed(claimed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database away mid-delivery: the lease will lapse
                 log.warning("delivery attempt did not complete", notification_id=nid,
                             error_type=type(exc).__name__)
             finally:
-                self._known[channel].discard(nid)
-                self.finished.set()
-                if queue.qsize() < self.workers_per_channel:
-                    self.wake.set()
+                if not recording:  # else released once its outcome is written
+                    self._release_known(claimed)
 
     def _claim_ageing(self, claimed: dict[str, Any]) -> bool:
         lease_until = _aware(claimed.get("lease_until"))
@@ -295,15 +296,21 @@ class Deliverer:
                                    SAMPLE_COST_FACTOR * (time.monotonic() - started))
 
     # -- one notification -----------------------------------------------------------------
-    async def deliver_claimed(self, doc: dict[str, Any]) -> None:
-        notification_id = doc["_id"]
+    async def deliver_claimed(self, doc: dict[str, Any]) -> bool:
+        """Send one claimed notification; True when its outcome went to the recorder (the
+        claim is then released from `_known` once the outcome is written)."""
         try:
             await self._send(doc)
         except Exception as exc:
-            await self._failed(doc, exc)
-            return
+            return await self._failed(doc, exc)
         now = self.clock.now()
-        if not await self._finish_sent(doc, now):
+        self.recorder.record(doc, "sent", now,
+                             done=lambda landed: self._recorded_sent(doc, now, landed))
+        return True
+
+    def _recorded_sent(self, doc: dict[str, Any], now: datetime, landed: bool) -> None:
+        self._release_known(doc)
+        if not landed:
             return
         metrics.SENT.labels(doc["channel"], doc["template"]).inc()
         source_at = _aware(doc.get("source_occurred_at"))
@@ -315,25 +322,16 @@ class Deliverer:
             submitted = datetime.fromisoformat(str(submitted_at).replace("Z", "+00:00"))
             metrics.ACKNOWLEDGEMENT_LATENCY.labels(doc["channel"]).observe(
                 max((now - submitted).total_seconds(), 0.0))
-        log.info("notification sent", notification_id=notification_id,
+        log.info("notification sent", notification_id=doc["_id"],
                  channel=doc["channel"], template=doc["template"],
                  tracking_id=doc["tracking_id"], attempts=doc.get("attempts"))
 
-    async def _finish_sent(self, doc: dict[str, Any], now: datetime) -> bool:
-        """Record a delivered message. Retried for up to half the lease: if this write were
-        lost, the lease would lapse and the message would go out a second time."""
-        deadline = time.monotonic() + self.lease.total_seconds() / 2
-        attempt = 0
-        while True:
-            try:
-                return await self.recorder.record(doc, "sent", now)
-            except Exception as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                log.warning("could not record a sent notification, retrying",
-                            notification_id=doc["_id"], error_type=type(exc).__name__)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-                attempt += 1
+    def _release_known(self, doc: dict[str, Any]) -> None:
+        channel = doc["channel"]
+        self._known[channel].discard(doc["_id"])
+        self.finished.set()
+        if self._queues[channel].qsize() < self.workers_per_channel:
+            self.wake.set()
 
     async def _send(self, doc: dict[str, Any]) -> None:
         rendered = render(doc["template"], doc["language"], self._context(doc))
@@ -363,18 +361,23 @@ class Deliverer:
                              public_base_url=self.settings.public_base_url,
                              title=doc.get("title"))
 
-    async def _failed(self, doc: dict[str, Any], exc: Exception) -> None:
+    async def _failed(self, doc: dict[str, Any], exc: Exception) -> bool:
+        """Record a failed attempt: given up (to the recorder: True) or due again later."""
         kind = classify_smtp(exc) if doc["channel"] == "email" else classify_http(exc)
         error = describe_failure(exc)
         attempts = int(doc.get("attempts", 1))
         now = self.clock.now()
         if should_give_up(attempts, self.settings.notify_max_attempts, kind):
-            if await self.recorder.record(doc, "failed", now, error):
-                metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
+            def recorded(landed: bool) -> None:
+                self._release_known(doc)
+                if landed:
+                    metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
+
+            self.recorder.record(doc, "failed", now, error, done=recorded)
             log.warning("notification failed", notification_id=doc["_id"],
                         channel=doc["channel"], template=doc["template"], error=error,
                         attempts=attempts, permanent=kind is FailureKind.PERMANENT)
-            return
+            return True
         retry_after = getattr(exc, "retry_after", None)
         cap = timedelta(seconds=self.settings.notify_retry_max_seconds)
         at = next_attempt_at(
@@ -386,3 +389,4 @@ class Deliverer:
         log.info("notification will be retried", notification_id=doc["_id"],
                  channel=doc["channel"], error=error, attempts=attempts,
                  retry_at=at.isoformat())
+        return False

@@ -1,20 +1,24 @@
 """Recording delivery outcomes in batches: one publish and one bulk write per batch.
 
-A worker that has sent (or given up on) a notification hands the outcome here and waits.
-Outcomes that arrive while a batch is being written form the next batch, so under load a
-batch grows by itself and at rest an outcome is written at once. Per batch: the
-`notification.*` events are published first, then the final states are written with
-`reported` set, one bulk write. A crash between the two repeats the events (same ids)
-and, as a crash between sending and recording always could, the sends; never loses one.
-If the broker does not answer in time the states are written unreported, and the
-reporter loop publishes them later.
+A worker that has sent (or given up on) a notification hands the outcome here and takes
+the next one; it does not wait for the database. Outcomes that arrive while a batch is
+being written form the next batch, so under load a batch grows by itself and at rest an
+outcome is written at once. Per batch: the `notification.*` events are published first,
+then the final states are written with `reported` set, one bulk write. A crash between the
+two repeats the events (same ids) and, as a crash between sending and recording always
+could, the sends; it never loses one. If the broker does not answer in time the states
+are written unreported, and the reporter loop publishes them later. If the database does
+not answer, the batch is retried until half the lease has passed: past that the claim may
+lapse, and another worker would send the notification again anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,38 +30,50 @@ from services.notifier.adapters.ledger import Finish, Ledger
 log = structlog.get_logger("notifier.recording")
 
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
+Done = Callable[[bool], None]  # called with True when the write landed
 MAX_BATCH = 500
 
 
 @dataclass
 class _Outcome:
     finish: Finish
-    done: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: Done
+    give_up_at: float  # monotonic
 
 
 class OutcomeRecorder:
     def __init__(self, *, ledger: Ledger, publish_all: PublishAll, topic: str,
-                 event_of: Callable[[dict[str, Any]], BaseModel],
+                 event_of: Callable[[dict[str, Any]], BaseModel], retry_for: float,
                  publish_timeout: float = 5.0) -> None:
         self.ledger = ledger
         self.publish_all = publish_all
         self.topic = topic
         self.event_of = event_of
+        self.retry_for = retry_for
         self.publish_timeout = publish_timeout
         self._pending: list[_Outcome] = []
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # nothing queued or being written
+        self._idle.set()
 
-    async def record(self, claimed: dict[str, Any], state: str, at: datetime,
-                     error: str | None = None) -> bool:
-        """Publish and write one outcome (in the next batch); True when the write landed,
-        False when the claim had passed to another worker meanwhile."""
-        outcome = _Outcome(Finish(claimed, state, at, error))
-        self._pending.append(outcome)
+    def record(self, claimed: dict[str, Any], state: str, at: datetime,
+               error: str | None = None, *, done: Done = lambda landed: None) -> None:
+        """Queue one outcome for the next batch; `done(landed)` follows the write (False
+        when the claim had passed to another worker, or the database stayed away)."""
+        self._pending.append(_Outcome(Finish(claimed, state, at, error), done,
+                                      time.monotonic() + self.retry_for))
+        self._idle.clear()
         self._wake.set()
-        return await outcome.done
+
+    async def drain(self, seconds: float) -> None:
+        """Wait (at most `seconds`) until every queued outcome is written: at shutdown, so
+        the sends of the last moments are not repeated after a restart."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
 
     async def run_forever(self) -> None:
+        failures = 0
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -66,15 +82,25 @@ class OutcomeRecorder:
                 try:
                     landed = await self._write([o.finish for o in batch])
                 except asyncio.CancelledError:
-                    for outcome in batch:
-                        outcome.done.cancel()
+                    self._pending = batch + self._pending
                     raise
-                except Exception as exc:  # the database is away: each worker retries
+                except Exception as exc:  # the database is away: retry the batch
+                    failures += 1
+                    now = time.monotonic()
+                    kept = [o for o in batch if o.give_up_at > now]
                     for outcome in batch:
-                        outcome.done.set_exception(exc)
+                        if outcome.give_up_at <= now:
+                            log.error("could not record a delivery outcome",
+                                      notification_id=outcome.finish.claimed["_id"],
+                                      error_type=type(exc).__name__)
+                            _call(outcome.done, False)
+                    self._pending = kept + self._pending
+                    await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
                     continue
+                failures = 0
                 for outcome in batch:
-                    outcome.done.set_result(outcome.finish.claimed["_id"] in landed)
+                    _call(outcome.done, outcome.finish.claimed["_id"] in landed)
+            self._idle.set()
 
     async def _write(self, batch: list[Finish]) -> set[str]:
         events = [(self.event_of(f.finished_document()), self.topic) for f in batch]
@@ -86,3 +112,10 @@ class OutcomeRecorder:
             log.warning("publishing outcomes failed; the reporter will retry",
                         error_type=type(exc).__name__, outcomes=len(batch))
         return await self.ledger.finish_many(batch, reported=reported)
+
+
+def _call(done: Done, landed: bool) -> None:
+    try:
+        done(landed)
+    except Exception:  # a metrics or logging slip must not stop the recorder
+        log.exception("outcome callback failed")

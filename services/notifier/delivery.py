@@ -123,7 +123,7 @@ class Deliverer:
         self.agencies = agencies
         self.secret_for = secret_for
         self.wake = asyncio.Event()  # more may be due: fetch
-        self.finished = asyncio.Event()  # an outcome may wait to be published
+        self.finished = asyncio.Event()  # an outcome was written unreported: publish it
         self.domain = message_id_domain(settings.smtp_from)
         # A claim outlives the slowest send (aiosmtplib's timeout is per command).
         self.lease = timedelta(seconds=max(60.0, 6 * settings.smtp_timeout_seconds))
@@ -137,7 +137,8 @@ class Deliverer:
         self._sampled_at, self._sample_gap = 0.0, QUEUE_SAMPLE_SECONDS
         self.recorder = OutcomeRecorder(ledger=ledger, publish_all=publish_all,
                                         topic=topics.notifications, event_of=outcome_event,
-                                        retry_for=self.lease.total_seconds() / 2)
+                                        retry_for=self.lease.total_seconds() / 2,
+                                        on_unreported=self.finished.set)
 
     # -- new notifications, straight from the consumer -------------------------------------
     def claim_on_insert(self, documents: Sequence[dict[str, Any]], now: datetime
@@ -329,7 +330,6 @@ class Deliverer:
     def _release_known(self, doc: dict[str, Any]) -> None:
         channel = doc["channel"]
         self._known[channel].discard(doc["_id"])
-        self.finished.set()
         if self._queues[channel].qsize() < self.workers_per_channel:
             self.wake.set()
 

@@ -154,7 +154,7 @@ class Notifier:
     def _base(self, event: Plannable, notification_id: str) -> dict[str, Any]:
         return {"_id": notification_id, "source_event_id": event.event_id,
                 "tracking_id": event.tracking_id, "source_occurred_at": event.occurred_at,
-                "created_at": self.clock.now(), "attempts": 0, "reported": False}
+                "created_at": self.clock.now(), "attempts": 0}
 
     def _planned(self, event: Plannable, planned: PlannedNotification,
                  title: str | None, error: str | None = None) -> dict[str, Any]:
@@ -167,11 +167,11 @@ class Notifier:
                     "title": title}
         if error is not None:
             document |= {"state": "failed", "last_error": error,
-                         "finished_at": self.clock.now()}
+                         "finished_at": self.clock.now(), "unreported": True}
         return document
 
     def _skipped(self, event: Plannable, skipped: SkippedNotification) -> dict[str, Any]:
         return {**self._base(event, skipped.notification_id), "channel": None,
                 "template": skipped.template.value, "audience": skipped.audience,
                 "state": "skipped", "last_error": skipped.reason,
-                "finished_at": self.clock.now()}
+                "finished_at": self.clock.now(), "unreported": True}

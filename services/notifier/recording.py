@@ -44,6 +44,7 @@ class _Outcome:
 class OutcomeRecorder:
     def __init__(self, *, ledger: Ledger, publish_all: PublishAll, topic: str,
                  event_of: Callable[[dict[str, Any]], BaseModel], retry_for: float,
+                 on_unreported: Callable[[], None] = lambda: None,
                  publish_timeout: float = 5.0) -> None:
         self.ledger = ledger
         self.publish_all = publish_all
@@ -51,6 +52,7 @@ class OutcomeRecorder:
         self.event_of = event_of
         self.retry_for = retry_for
         self.publish_timeout = publish_timeout
+        self.on_unreported = on_unreported  # wakes the reporter loop
         self._pending: list[_Outcome] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # nothing queued or being written
@@ -111,7 +113,10 @@ class OutcomeRecorder:
             reported = False
             log.warning("publishing outcomes failed; the reporter will retry",
                         error_type=type(exc).__name__, outcomes=len(batch))
-        return await self.ledger.finish_many(batch, reported=reported)
+        landed = await self.ledger.finish_many(batch, reported=reported)
+        if not reported:
+            self.on_unreported()
+        return landed
 
 
 def _call(done: Done, landed: bool) -> None:

@@ -26,7 +26,9 @@ INDEXES = {
     COLLECTION: [
         IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
         IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="lease"),
-        IndexModel([("reported", ASCENDING), ("state", ASCENDING)], name="unreported"),
+        # Only finished notifications whose outcome event is still to publish carry the
+        # `unreported` flag: the reporter's query reads those, not the whole backlog.
+        IndexModel([("unreported", ASCENDING)], name="unreported", sparse=True),
         IndexModel([("tracking_id", ASCENDING)], name="tracking_id"),
     ],
     CONTACTS: [],
@@ -51,7 +53,7 @@ class Finish:
         return UpdateOne(
             {"_id": self.claimed["_id"], "state": "sending", "claim": self.claimed.get("claim")},
             {"$set": {"state": self.state, "finished_at": self.at, "last_error": self.error,
-                      "reported": reported},
+                      **({} if reported else {"unreported": True})},
              "$unset": {"lease_until": "", "claim": ""}})
 
 
@@ -143,7 +145,8 @@ class Ledger:
                      error: str | None = None) -> bool:
         result = await self.collection.update_one(
             {"_id": claimed["_id"], "state": "sending", "claim": claimed.get("claim")},
-            {"$set": {"state": state, "finished_at": now, "last_error": error},
+            {"$set": {"state": state, "finished_at": now, "last_error": error,
+                      "unreported": True},
              "$unset": {"lease_until": "", "claim": ""}})
         return result.matched_count == 1
 
@@ -175,11 +178,10 @@ class Ledger:
     async def mark_reported(self, notification_ids: Sequence[str]) -> None:
         if notification_ids:
             await self.collection.update_many({"_id": {"$in": list(notification_ids)}},
-                                              {"$set": {"reported": True}})
+                                              {"$unset": {"unreported": ""}})
 
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
-        cursor = self.collection.find(
-            {"reported": False, "state": {"$in": ["sent", "failed", "skipped"]}}).limit(limit)
+        cursor = self.collection.find({"unreported": True}).limit(limit)
         return [doc async for doc in cursor]
 
     async def pending_count(self) -> int:

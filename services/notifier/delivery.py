@@ -154,6 +154,7 @@ class Deliverer:
             room[doc["channel"]] -= 1
             doc.update(state="sending", lease_until=now + self.lease, claim=token,
                        attempts=doc.get("attempts", 0) + 1)
+            doc.pop("next_attempt_at", None)
             taken.append(doc)
         return taken
 
@@ -223,7 +224,7 @@ class Deliverer:
                 if self._claim_ageing(claimed):
                     # Queued too long (a slow channel): give it back rather than send it
                     # so late that the lease might lapse and another worker send it too.
-                    await self.ledger.release([claimed])
+                    await self.ledger.release([claimed], self.clock.now())
                     continue
                 recording = await self.deliver_claimed(claimed)
             except asyncio.CancelledError:

@@ -24,12 +24,15 @@ DEFERRED = "deferred_events"
 
 INDEXES = {
     COLLECTION: [
-        IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
-        IndexModel([("state", ASCENDING), ("lease_until", ASCENDING)], name="lease"),
+        # Each index makes every write dearer, and most documents are written twice (planned,
+        # finished). So the queues are sparse indexes on fields that exist only while a
+        # document is in that queue: `next_attempt_at` while pending, `lease_until` while
+        # claimed, `unreported` while its outcome event waits to be published.
+        IndexModel([("next_attempt_at", ASCENDING)], name="pending_due", sparse=True),
+        IndexModel([("lease_until", ASCENDING)], name="claimed_until", sparse=True),
         # Only finished notifications whose outcome event is still to publish carry the
         # `unreported` flag: the reporter's query reads those, not the whole backlog.
         IndexModel([("unreported", ASCENDING)], name="unreported", sparse=True),
-        IndexModel([("tracking_id", ASCENDING)], name="tracking_id"),
     ],
     CONTACTS: [],
     DEFERRED: [IndexModel([("tracking_id", ASCENDING)], name="tracking_id")],
@@ -86,9 +89,8 @@ class Ledger:
         `$or`, which a database may answer with a collection scan."""
         update = {"$set": {"state": "sending", "lease_until": now + lease,
                            "claim": uuid.uuid4().hex},
-                  "$inc": {"attempts": 1}}
-        for condition in ({"state": "pending", "next_attempt_at": {"$lte": now}},
-                          {"state": "sending", "lease_until": {"$lte": now}}):
+                  "$unset": {"next_attempt_at": ""}, "$inc": {"attempts": 1}}
+        for condition in ({"next_attempt_at": {"$lte": now}}, {"lease_until": {"$lte": now}}):
             claimed = await self.collection.find_one_and_update(
                 {"_id": notification_id, **condition}, update,
                 return_document=ReturnDocument.AFTER)
@@ -104,20 +106,22 @@ class Ledger:
             return []
         token = uuid.uuid4().hex
         update = {"$set": {"state": "sending", "lease_until": now + lease, "claim": token},
-                  "$inc": {"attempts": 1}}
+                  "$unset": {"next_attempt_at": ""}, "$inc": {"attempts": 1}}
         ids = list(notification_ids)
-        for condition in ({"state": "pending", "next_attempt_at": {"$lte": now}},
-                          {"state": "sending", "lease_until": {"$lte": now}}):
+        for condition in ({"next_attempt_at": {"$lte": now}}, {"lease_until": {"$lte": now}}):
             await self.collection.update_many({"_id": {"$in": ids}, **condition}, update)
         return [doc async for doc in self.collection.find({"_id": {"$in": ids},
                                                            "claim": token})]
 
-    async def release(self, claimed: Sequence[dict[str, Any]]) -> None:
+    async def release(self, claimed: Sequence[dict[str, Any]], now: datetime | None = None
+                      ) -> None:
         """Give back claims never attempted (queued at shutdown): due again at once."""
         if claimed:
+            due = now or datetime.now(UTC)
             await self.collection.bulk_write([UpdateOne(
                 {"_id": doc["_id"], "state": "sending", "claim": doc.get("claim")},
-                {"$set": {"state": "pending"}, "$unset": {"lease_until": "", "claim": ""},
+                {"$set": {"state": "pending", "next_attempt_at": due},
+                 "$unset": {"lease_until": "", "claim": ""},
                  "$inc": {"attempts": -1}}) for doc in claimed], ordered=False)
 
     async def due_ids(self, now: datetime, limit: int, *, channel: str | None = None,
@@ -132,12 +136,12 @@ class Ledger:
         if exclude:
             extra["_id"] = {"$nin": list(exclude)}
         lapsed = [doc["_id"] async for doc in self.collection.find(
-            {"state": "sending", "lease_until": {"$lte": now}, **extra}, {"_id": 1}
+            {"lease_until": {"$lte": now}, **extra}, {"_id": 1}
         ).sort("lease_until", ASCENDING).limit(limit)]
         if len(lapsed) >= limit:
             return lapsed
         due = [doc["_id"] async for doc in self.collection.find(
-            {"state": "pending", "next_attempt_at": {"$lte": now}, **extra}, {"_id": 1}
+            {"next_attempt_at": {"$lte": now}, **extra}, {"_id": 1}
         ).sort("next_attempt_at", ASCENDING).limit(limit - len(lapsed))]
         return lapsed + due
 
@@ -186,7 +190,9 @@ class Ledger:
 
     async def pending_count(self) -> int:
         """Notifications not finished yet: the retry queue (first attempts included)."""
-        return await self.collection.count_documents({"state": {"$in": ["pending", "sending"]}})
+        since_ever = {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}  # reads the sparse indexes
+        return (await self.collection.count_documents({"next_attempt_at": since_ever})
+                + await self.collection.count_documents({"lease_until": since_ever}))
 
     # -- reporter contacts (from complaint.received; needed for every later event) ---------
     async def save_contacts(self, contacts: Sequence[dict[str, Any]]) -> None:

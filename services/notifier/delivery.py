@@ -123,6 +123,10 @@ class Deliverer:
         self.agencies = agencies
         self.secret_for = secret_for
         self.wake = asyncio.Event()  # more may be due: fetch
+        # Set when the ledger may hold due notifications beyond what the queues hold (the
+        # consumer could not hand all over, a fetch filled its room): then a worker that
+        # frees a slot wakes the fetcher. Otherwise only the poll looks (retries, lapsed).
+        self.ledger_backlog = True
         self.finished = asyncio.Event()  # an outcome was written unreported: publish it
         self.domain = message_id_domain(settings.smtp_from)
         # A claim outlives the slowest send (aiosmtplib's timeout is per command).
@@ -197,7 +201,7 @@ class Deliverer:
 
     async def fetch(self) -> int:
         """Queue claimable ids of each channel up to its prefetch depth; returns how many."""
-        queued = 0
+        queued, backlog = 0, False
         now = self.clock.now()
         for channel in CHANNELS:
             known = self._known[channel]
@@ -205,11 +209,16 @@ class Deliverer:
             if room < self.workers_per_channel // 2 + 1:
                 continue  # plenty queued already: save the query
             ids = await self.ledger.due_ids(now, room, channel=channel, exclude=list(known))
+            if len(ids) >= room:
+                backlog = True
             # Claimed here, in one go, so workers only send and record.
             for doc in await self.ledger.claim_many(ids, now, self.lease):
                 known.add(doc["_id"])
                 self._queues[channel].put_nowait(doc)
                 queued += 1
+        self.ledger_backlog = backlog or any(
+            self.workers_per_channel + self.prefetch - len(self._known[c])
+            < self.workers_per_channel // 2 + 1 for c in CHANNELS)  # skipped: look again
         return queued
 
     async def _work(self, channel: str) -> None:
@@ -225,6 +234,7 @@ class Deliverer:
                     # Queued too long (a slow channel): give it back rather than send it
                     # so late that the lease might lapse and another worker send it too.
                     await self.ledger.release([claimed], self.clock.now())
+                    self.ledger_backlog = True
                     continue
                 recording = await self.deliver_claimed(claimed)
             except asyncio.CancelledError:
@@ -331,7 +341,7 @@ class Deliverer:
     def _release_known(self, doc: dict[str, Any]) -> None:
         channel = doc["channel"]
         self._known[channel].discard(doc["_id"])
-        if self._queues[channel].qsize() < self.workers_per_channel:
+        if self.ledger_backlog and self._queues[channel].qsize() < self.workers_per_channel:
             self.wake.set()
 
     async def _send(self, doc: dict[str, Any]) -> None:

@@ -95,7 +95,8 @@ class Notifier:
         self._count(fresh)
         self.deliverer.hand_over([d for d in claimed if d["_id"] in new])
         if any(d["state"] == "pending" for d in fresh):
-            self.deliverer.wake.set()  # more than the queues took: the fetcher gets them
+            self.deliverer.ledger_backlog = True  # more than the queues took:
+            self.deliverer.wake.set()  # the fetcher gets them
         if any(d["state"] != "pending" for d in fresh):
             self.deliverer.finished.set()  # skipped or failed at once: report it
         return dead

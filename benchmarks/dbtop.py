@@ -48,3 +48,43 @@ def print_rows(rows: list[dict[str, Any]], limit: int = 20) -> None:
         print(f"    {row['collection']:<24} {row['operation']:<9} {row['count']:>9,} "
               f"{row['per_complaint'] or 0:>13.2f} {row['seconds']:>8.2f} "
               f"{row['seconds'] / total:>6.0%}")
+
+
+async def set_profiling(uri: str, database: str, level: int) -> None:
+    """Database profiler on (2: every operation to `system.profile`) or off (0). It adds an
+    insert per operation: for finding which statements run, not for timing them."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    try:
+        await client[database].command({"profile": level})
+    finally:
+        await client.close()
+
+
+def _shape(value: Any) -> Any:
+    """A filter with its values replaced by their operators: `{state: {$in: ...}}` ->
+    `{state: $in}`, so statements group by form."""
+    if isinstance(value, dict):
+        return {k: (_shape(v) if k.startswith("$") is False and isinstance(v, dict)
+                    else (sorted(v) if isinstance(v, dict) else "=")) for k, v in value.items()}
+    return "="
+
+
+async def profile_summary(uri: str, database: str, limit: int = 25) -> list[dict[str, Any]]:
+    """Statements recorded by the profiler, grouped by collection, operation and filter form,
+    most frequent first."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    try:
+        groups: dict[tuple[str, str, str], list[float]] = {}
+        async for entry in client[database]["system.profile"].find({}):
+            command = entry.get("command") or {}
+            query = command.get("filter") or command.get("q") or command.get("query") or {}
+            if "updates" in command:
+                query = (command["updates"][0] or {}).get("q", {}) if command["updates"] else {}
+            key = (str(entry.get("ns", "")).split(".", 1)[-1], str(entry.get("op", "")),
+                   repr(_shape(query)))
+            groups.setdefault(key, []).append(float(entry.get("millis") or 0))
+        rows = [{"collection": c, "op": o, "filter": f, "count": len(ms),
+                 "millis": round(sum(ms))} for (c, o, f), ms in groups.items()]
+        return sorted(rows, key=lambda row: -row["count"])[:limit]
+    finally:
+        await client.close()

@@ -272,6 +272,8 @@ async def measure_pipeline(args: argparse.Namespace, env: dict[str, str], topics
             profiler = None
     sent = [0]
     top_before = await dbtop.snapshot(env["LAPOR_MONGODB_URI"])
+    if args.db_profile:
+        await dbtop.set_profiling(env["LAPOR_MONGODB_URI"], env["LAPOR_MONGODB_DATABASE"], 2)
     started = time.monotonic()
     meter.start()
     try:
@@ -292,6 +294,10 @@ async def measure_pipeline(args: argparse.Namespace, env: dict[str, str], topics
         await kafka.stop()
     profiles = profiler.summaries() if profiler is not None else {}
     figures = pipeline_figures(observed, args.n, first, last, complete)
+    if args.db_profile:
+        await dbtop.set_profiling(env["LAPOR_MONGODB_URI"], env["LAPOR_MONGODB_DATABASE"], 0)
+        figures["database_statements"] = await dbtop.profile_summary(
+            env["LAPOR_MONGODB_URI"], env["LAPOR_MONGODB_DATABASE"])
     figures["database_time"] = dbtop.difference(
         top_before, await dbtop.snapshot(env["LAPOR_MONGODB_URI"]),
         env["LAPOR_MONGODB_DATABASE"], args.n)
@@ -399,6 +405,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy every service during the load (needs py-spy)")
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
+    parser.add_argument("--db-profile", action="store_true",
+                        help="count the database statements by collection and filter form "
+                             "(the database profiler: slows the run)")
     args = parser.parse_args(argv)
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
@@ -418,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(run(args))
     print_report(result)
     dbtop.print_rows(result["pipeline"]["database_time"])
+    for row in result["pipeline"].get("database_statements", []):
+        print(f"    {row['count']:>7,}  {row['collection']:<20} {row['op']:<8} {row['filter']}")
     if result.get("profiles"):
         print_summaries(result["profiles"])
     print(f"  results: {result['run']['json']}; service logs: {result['run']['logs']}")

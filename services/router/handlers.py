@@ -78,6 +78,7 @@ class Router:
         return {"topic": topic, "event": event.model_dump(mode="json")}
 
     async def _flush(self, documents: Sequence[dict[str, Any]]) -> None:
+        """Publish the outbox of these case versions, then mark it published."""
         items: list[tuple[BaseModel, str]] = []
         pending = [d for d in documents if d.get("outbox")]
         for document in pending:
@@ -86,7 +87,7 @@ class Router:
                 items.append((event, self.topics.name(entry["topic"])))
         if items:
             await self.publish_all(items)
-            await self.store.clear_outbox(pending)
+            await self.store.mark_published(pending)
 
     def _outcome_event(self, case: Case, outcome: Outcome, document: dict[str, Any]
                        ) -> tuple[Envelope, str]:
@@ -150,8 +151,9 @@ class Router:
             outcomes[tracking_id] = accepted.outcome
         unbind_event()
         clashed = await self.store.insert_new(documents)
-        # Cases stored before (routed once): publish what a crash may have left pending.
-        existing = await self.store.get_many(list(clashed)) if clashed else {}
+        # Cases stored before (routed once): publish what a crash may have left unpublished.
+        stored = await self.store.get_many(list(clashed)) if clashed else {}
+        left = await self.store.unpublished(list(stored.values()))
         inserted = [d for d in documents if d["_id"] not in clashed]
         now = self.clock.now()
         for document in inserted:
@@ -160,7 +162,7 @@ class Router:
             metrics.ROUTING_LATENCY.observe(max((now - submitted_at).total_seconds(), 0.0))
         if inserted:
             self.on_change()
-        await self._flush(inserted + [d for d in existing.values() if d.get("outbox")])
+        await self._flush(inserted + left)
         return dead
 
     def _new_case(self, event: ComplaintReceived, secret_hash: str
@@ -226,9 +228,8 @@ class Router:
             if document is None:
                 return await self._reject(action, RejectionReason.UNKNOWN_COMPLAINT,
                                           "no such complaint")
-            if document.get("outbox"):
+            if document.get("outbox") and await self.store.unpublished([document]):
                 await self._flush([document])  # a crash left events unpublished
-                document["outbox"] = []
             case = Case.model_validate(document["case"])
             summary = ComplaintSummary.model_validate(document["summary"])
             result = apply_action(

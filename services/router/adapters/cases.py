@@ -1,9 +1,11 @@
 """MongoDB store of cases, with a per-case outbox.
 
-A case and the events its change produced are written in one document update (`outbox`);
-the events are published afterwards and the outbox cleared. A crash in between leaves the
-outbox in place and the redelivered message publishes exactly those events again (same
-event ids), so nothing is lost and consumers can drop the repeat by event_id.
+A case and the events its change produced are written in one document write (`outbox`);
+the events are published afterwards, and then a marker `{tracking_id}@{version}` is
+inserted into `published_outboxes` (an insert costs a fraction of an update, and the case
+is written once per change, not twice). A case loaded with an outbox whose marker is
+missing was left by a crash between the write and the publish: its events are published
+again (same event ids), so nothing is lost and consumers drop the repeat by event_id.
 `version` guards against two writers (e.g. during a consumer-group rebalance).
 
 Rejected actions are remembered in `action_rejections` (one document per tracking id and
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -25,6 +27,7 @@ from shared.contract import OPEN_STATUSES
 
 COLLECTION = "cases"
 REJECTIONS = "action_rejections"
+PUBLISHED = "published_outboxes"
 
 INDEXES = {
     COLLECTION: [
@@ -39,6 +42,7 @@ class CaseStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
         self.rejections = db[REJECTIONS]
+        self.published = db[PUBLISHED]
 
     async def get(self, tracking_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": tracking_id})
@@ -67,16 +71,29 @@ class CaseStore:
             {"_id": document["_id"], "version": expected_version}, document)
         return result.modified_count == 1
 
-    async def clear_outbox(self, documents: Sequence[dict[str, Any]]) -> None:
-        """Mark the outbox of these documents published, unless the case changed meanwhile
-        (a newer version carries a newer outbox that its writer has yet to publish)."""
-        operations = [
-            UpdateOne({"_id": d["_id"], "version": d.get("version", 1)},
-                      {"$set": {"outbox": []}})
-            for d in documents
-        ]
-        if operations:
-            await self.collection.bulk_write(operations, ordered=False)
+    @staticmethod
+    def outbox_key(document: dict[str, Any]) -> str:
+        return f"{document['_id']}@{document.get('version', 1)}"
+
+    async def mark_published(self, documents: Sequence[dict[str, Any]]) -> None:
+        """Record that the outbox of these case versions is published."""
+        if not documents:
+            return
+        try:
+            await self.published.insert_many(
+                [{"_id": self.outbox_key(d)} for d in documents], ordered=False)
+        except BulkWriteError as exc:  # published before (a redelivery): already marked
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def unpublished(self, documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Of these stored cases, those whose outbox was never marked published."""
+        with_outbox = [d for d in documents if d.get("outbox")]
+        if not with_outbox:
+            return []
+        keys = [self.outbox_key(d) for d in with_outbox]
+        marked = {doc["_id"] async for doc in self.published.find({"_id": {"$in": keys}})}
+        return [d for d, key in zip(with_outbox, keys, strict=True) if key not in marked]
 
     async def count_open_by_status(self) -> dict[str, int]:
         """Open cases by status (uses the status index; closed and rejected grow forever)."""

@@ -95,7 +95,12 @@ async def test_complaint_from_routing_to_closing(lapor: Lapor) -> None:
     assert case["history"][4]["message"].startswith("Foto terlampir")
     assert case["history"][-1]["rating"] == 5
     assert secret not in json.dumps(document, default=str)
-    assert not document.get("outbox")  # everything published
+    # Everything published: the last version's outbox is empty (a rating changes no
+    # status) or carries its marker.
+    published = lapor.cases.database["published_outboxes"]
+    assert not document["outbox"] or await published.find_one(
+        {"_id": f"{tracking_id}@{document['version']}"})
+    assert await published.count_documents({"_id": {"$regex": f"^{tracking_id}@"}}) == 6
 
 
 async def test_decline_chain_ends_in_triage_then_admin_assigns(lapor: Lapor) -> None:

@@ -313,6 +313,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "mode": mode, "rate": args.rate, "partitions": args.partitions,
                 "seed": args.seed, "duplicate_share": args.duplicate_share,
                 "wait_for": args.wait_for, "services": args.services,
+                "notify_concurrency": args.notify_concurrency,
                 "profiled": args.profile, "load_start": load_average(),
                 "command": "python -m benchmarks.pipeline " + " ".join(sys.argv[1:]),
                 "logs": str(logdir)},
@@ -343,7 +344,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                    "LAPOR_MONGODB_DATABASE": f"bench_{tenant}",
                    "LAPOR_KAFKA_PARTITIONS": str(args.partitions),
                    "LAPOR_LOG_LEVEL": args.log_level,
-                   "LAPOR_SMTP_HOST": "127.0.0.1", "LAPOR_SMTP_PORT": str(smtp_port)}
+                   "LAPOR_SMTP_HOST": "127.0.0.1", "LAPOR_SMTP_PORT": str(smtp_port),
+                   "LAPOR_NOTIFY_CONCURRENCY": str(args.notify_concurrency)}
             topics = Topics(env["LAPOR_TOPIC_PREFIX"])
             await ensure_topics(Settings.for_service(
                 "bench", kafka_bootstrap_servers=bootstrap, topic_prefix=topics.prefix,
@@ -405,6 +407,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy every service during the load (needs py-spy)")
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
+    parser.add_argument("--notify-concurrency", type=int, default=200,
+                        help="notifier sends in flight per channel (default 200: the sink "
+                             "takes any number of connections; the service's default, 16, "
+                             "suits a real relay's per-client connection limit)")
     parser.add_argument("--db-profile", action="store_true",
                         help="count the database statements by collection and filter form "
                              "(the database profiler: slows the run)")

@@ -105,11 +105,13 @@ async def _stop_relay(process: asyncio.subprocess.Process) -> None:
 
 async def broker_relay(bootstrap: str, partitions: int, n: int, rate: float | None,
                        seed: int = 7, timeout: float = 300.0,
-                       fetch_max_wait_ms: int = 500) -> dict[str, Any]:
+                       fetch_max_wait_ms: int | None = None) -> dict[str, Any]:
     """Messages per second through HOPS relay processes, and per-hop latency from the
-    records' CreateTime (set by each hop's producer when it sends). The consumers use
-    aiokafka's defaults, as the services' FastStream subscribers do (fetch_max_wait_ms
-    500), unless told otherwise."""
+    records' CreateTime (set by each hop's producer when it sends). The consumers wait for
+    data as the services' subscribers do (`LAPOR_KAFKA_FETCH_MAX_WAIT_MS`, 50 ms), unless
+    told otherwise: the ceiling must be measured with the pipeline's own settings."""
+    if fetch_max_wait_ms is None:
+        fetch_max_wait_ms = Settings().kafka_fetch_max_wait_ms
     run = uuid.uuid4().hex[:8]
     topics = [f"ceiling{run}.hop{i}" for i in range(HOPS + 1)]
     settings = Settings.for_service("bench", kafka_bootstrap_servers=bootstrap,

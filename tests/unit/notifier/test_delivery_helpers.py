@@ -88,6 +88,24 @@ def test_email_keeps_its_headers_and_both_parts() -> None:
     assert parsed.get_body(("html",)).get_content().strip() == "<p>Halo</p>"
 
 
+def test_non_ascii_headers_and_bodies_survive_the_round_trip() -> None:
+    subject = "[LAPOR!] Laporan Anda — diterima: jalan rusak di Sangatta"
+    message = build_email(sender="LAPOR! Kutai Timur — Layanan <noreply@lapor.go.id>",
+                          to="siti@example.id", subject=subject,
+                          text="Terima kasih, Bu Siti — laporan Anda kami terima. Ñ é",
+                          html=None, message_id="<n2@lapor.go.id>",
+                          tracking_id="7KQ2-M9XD-4", language="id")
+    raw = message.as_bytes()
+    assert max(raw) < 128  # 7-bit on the wire: encoded words and quoted-printable
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == subject
+    assert parsed["From"].addresses[0].display_name == "LAPOR! Kutai Timur — Layanan"
+    assert parsed["From"].addresses[0].addr_spec == "noreply@lapor.go.id"
+    assert parsed.get_content_type() == "text/plain"
+    assert parsed.get_content().strip() == "Terima kasih, Bu Siti — laporan Anda kami terima. Ñ é"
+    assert parsed["Content-Language"] == "id"
+
+
 def test_outcome_event_is_stable_and_masked() -> None:
     doc = {"_id": "n1", "state": "failed", "tracking_id": "7KQ2-M9XD-4",
            "source_event_id": "e1", "channel": "sms", "recipient": "+6281234567890",

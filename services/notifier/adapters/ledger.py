@@ -214,9 +214,13 @@ class Ledger:
     async def defer(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         if not events:
             return
-        await self.deferred.bulk_write(
-            [UpdateOne({"_id": event_id}, {"$setOnInsert": {"tracking_id": tid, "event": e}},
-                       upsert=True) for event_id, tid, e in events], ordered=False)
+        try:  # first write wins: a redelivered event is already deferred
+            await self.deferred.insert_many(
+                [{"_id": event_id, "tracking_id": tid, "event": e} for event_id, tid, e in events],
+                ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
     async def take_deferred(self, tracking_ids: Sequence[str]) -> list[Any]:
         """Deferred events of these complaints. They are removed only once planned:

@@ -15,11 +15,13 @@
 Leaving waiting_citizen (to any status) first resumes every paused clock.
 
 The events come on two topics, so `complaint.received` may arrive after the
-first status event. A clock started before it uses the policy's defaults and is
-re-targeted when kind and category become known (if still untouched); a routing
-clock then learned about is created already stopped, and a case closed or
-rejected before the received event leaves a stopped routing clock behind so
-that the late event starts nothing.
+first status event, or be handled at the same moment by the other topic's
+consumer. A clock started before it uses the policy's defaults and is
+re-targeted when kind and category become known (if still untouched). A case
+assigned, closed or rejected before the received event leaves a stopped routing
+clock behind, so that the late event starts nothing; and since both events then
+write the routing clock, handling them at the same moment is a conflict on one
+document (the loser reloads and applies again), never two writes that both land.
 
 Replays: an event older than the last one applied to the case changes nothing;
 an event changes no clock that has already applied it (its id is in the clock's
@@ -150,9 +152,23 @@ def _stop(case: CaseClocks, stages: Iterable[Stage], at: datetime, reason: str) 
             case[stage] = stop(case[stage], at, reason)
 
 
+def _routing_tombstone(case: CaseClocks, event: ComplaintStatusChanged,
+                       context: _Context) -> None:
+    """A stopped routing clock for a case whose complaint.received is still to come: the
+    late event then starts nothing. It also makes a received event handled at the same
+    moment collide with this write on the routing clock's id (the loser reloads and
+    applies again), instead of both writes landing on different clocks."""
+    if Stage.ROUTING not in case:
+        zone = context.zone_of(context.policy.national_coordinator)
+        tombstone = context.start(case, Stage.ROUTING, event.tracking_id, event.occurred_at,
+                                  None, zone)
+        case[Stage.ROUTING] = stop(tombstone, event.occurred_at, event.status.value)
+
+
 def _on_assigned(case: CaseClocks, event: ComplaintStatusChanged, context: _Context) -> None:
     at, agency_id = event.occurred_at, event.agency_id
     _stop(case, [Stage.ROUTING], at, event.status.value)
+    _routing_tombstone(case, event, context)
     response = case.get(Stage.RESPONSE)
     zone = context.zone_of(agency_id, response.timezone if response else None)
     if response is None:
@@ -203,12 +219,7 @@ def _on_resolved(case: CaseClocks, event: ComplaintStatusChanged, context: _Cont
 
 def _on_terminal(case: CaseClocks, event: ComplaintStatusChanged, context: _Context) -> None:
     _stop(case, list(case), event.occurred_at, event.status.value)
-    if Stage.ROUTING not in case:
-        # Keeps a late complaint.received from starting a clock for a finished case.
-        zone = context.zone_of(context.policy.national_coordinator)
-        tombstone = context.start(case, Stage.ROUTING, event.tracking_id, event.occurred_at,
-                                  None, zone)
-        case[Stage.ROUTING] = stop(tombstone, event.occurred_at, event.status.value)
+    _routing_tombstone(case, event, context)
 
 
 _TRANSITIONS: dict[Status, Callable[[CaseClocks, ComplaintStatusChanged, _Context], None]] = {

@@ -281,3 +281,18 @@ def test_a_received_event_stored_for_some_clocks_only_is_completed_on_retry() ->
     case.receive(at(0), category="health.services")
     assert case["resolution"].category == "health.services"
     assert case["routing"].state is STOPPED
+
+
+def test_received_and_assigned_handled_at_once_both_write_the_routing_clock() -> None:
+    # Two consumers (one per topic) each start from a case with no clocks. Both results
+    # carry a routing clock: stored with compare-and-set, one write loses on that clock's
+    # id and is applied again to what the other stored. Either way routing ends stopped.
+    received_alone = Case().receive(at(0))
+    assigned_alone = Case().status(Status.ASSIGNED, at(0.1), "kutim-pupr")
+    assert received_alone["routing"].state is not STOPPED
+    assert assigned_alone["routing"].state is STOPPED
+    received_lost = assigned_alone.receive(at(0))  # received applied again, after
+    assigned_lost = received_alone.status(Status.ASSIGNED, at(0.1), "kutim-pupr")
+    for case in (received_lost, assigned_lost):
+        assert case["routing"].state is STOPPED and case["routing"].next_due_at is None
+        assert case["response"].state is not STOPPED

@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.settings import Settings
 
@@ -35,6 +37,32 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]],
     for collection, models in indexes.items():
         if models:
             await db[collection].create_indexes(list(models))
+
+
+DUPLICATE_KEY = 11000
+
+
+def duplicates_in(exc: BulkWriteError) -> dict[int, dict[str, Any]]:
+    """The write errors of an unordered bulk write that lost to an existing key (the first
+    write won), by position in the bulk; any other write error is raised again."""
+    errors = exc.details.get("writeErrors", [])
+    if any(error.get("code") != DUPLICATE_KEY for error in errors):
+        raise exc
+    return {error["index"]: error for error in errors}
+
+
+async def insert_first_wins(collection: AsyncCollection[dict[str, Any]],
+                            documents: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Insert documents in one unordered bulk; those whose key exists already are left as
+    they are. Returns their positions (with the write error). An insert is the cheapest
+    write there is, and the unique key makes a redelivered or racing write harmless."""
+    if not documents:
+        return {}
+    try:
+        await collection.insert_many(list(documents), ordered=False)
+    except BulkWriteError as exc:
+        return duplicates_in(exc)
+    return {}
 
 
 async def ping(client: AsyncMongoClient[dict[str, Any]]) -> bool:

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Union
 
 import uvicorn
@@ -74,7 +74,7 @@ class ServiceRuntime:
     def on_shutdown(self, hook: Hook) -> None:
         self._shutdown.append(hook)
 
-    def background(self, loop: Callable[[], Awaitable[None]]) -> None:
+    def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A task that runs while the service runs (SLA scanner, notification retries)."""
 
         async def start() -> None:
@@ -155,7 +155,7 @@ class ServiceRuntime:
             specification=specification,
         )
         self.faststream_app = app
-        return ServiceHttp(app, self.readiness, self.routes)
+        return ServiceHttp(app, self.readiness, self.routes)  # type: ignore[arg-type]
 
     def run(self, app: ServiceHttp) -> None:
         # uvicorn re-raises the stop signal after a graceful shutdown; exit 0 instead, since

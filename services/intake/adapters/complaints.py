@@ -20,7 +20,8 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+
+from shared.mongo import insert_first_wins
 
 COLLECTION = "complaints"
 
@@ -50,14 +51,7 @@ class ComplaintStore:
         outcome = InsertOutcome([], [], [])
         if not documents:
             return outcome
-        failed: dict[int, dict[str, Any]] = {}
-        try:
-            await self.collection.insert_many(list(documents), ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != 11000:
-                    raise
-                failed[error["index"]] = error
+        failed = await insert_first_wins(self.collection, documents)
         for index, document in enumerate(documents):
             key = document["submission_key"]
             error = failed.get(index)

@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.intake.domain.duplicates import Root, TextSketch
+from shared.mongo import duplicates_in
 
 COLLECTION = "duplicate_roots"
 INDEXES = {
@@ -59,8 +60,7 @@ class RootStore:
         try:
             await self.collection.bulk_write(requests, ordered=False)
         except BulkWriteError as exc:  # already there: a redelivered batch
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+            duplicates_in(exc)
 
     async def expiring_after(self, moment: datetime) -> list[tuple[Bucket, datetime, Root]]:
         cursor = self.collection.find({"expires_at": {"$gt": moment}})

@@ -16,7 +16,8 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+
+from shared.mongo import insert_first_wins
 
 COLLECTION = "notifications"
 CONTACTS = "contacts"
@@ -68,16 +69,7 @@ class Ledger:
 
     async def record(self, documents: Sequence[dict[str, Any]]) -> list[str]:
         """Insert planned notifications; returns the ids that were new."""
-        if not documents:
-            return []
-        known: set[int] = set()
-        try:
-            await self.collection.insert_many(list(documents), ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != 11000:
-                    raise
-                known.add(error["index"])
+        known = await insert_first_wins(self.collection, documents)
         return [d["_id"] for i, d in enumerate(documents) if i not in known]
 
     async def claim(self, notification_id: str, now: datetime, lease: timedelta
@@ -198,13 +190,7 @@ class Ledger:
     async def save_contacts(self, contacts: Sequence[dict[str, Any]]) -> None:
         """Keep each complaint's contacts, first write wins (an insert; a redelivered
         complaint's duplicate key is expected)."""
-        if not contacts:
-            return
-        try:
-            await self.contacts.insert_many(list(contacts), ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        await insert_first_wins(self.contacts, contacts)
 
     async def contacts_for(self, tracking_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         cursor = self.contacts.find({"_id": {"$in": list(tracking_ids)}})
@@ -212,15 +198,9 @@ class Ledger:
 
     # -- events that arrived before their complaint ---------------------------------------
     async def defer(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        if not events:
-            return
-        try:  # first write wins: a redelivered event is already deferred
-            await self.deferred.insert_many(
-                [{"_id": event_id, "tracking_id": tid, "event": e} for event_id, tid, e in events],
-                ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        # First write wins: a redelivered event is deferred already.
+        await insert_first_wins(self.deferred, [
+            {"_id": event_id, "tracking_id": tid, "event": e} for event_id, tid, e in events])
 
     async def take_deferred(self, tracking_ids: Sequence[str]) -> list[Any]:
         """Deferred events of these complaints. They are removed only once planned:

@@ -21,9 +21,9 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from shared.contract import OPEN_STATUSES
+from shared.mongo import insert_first_wins
 
 COLLECTION = "cases"
 REJECTIONS = "action_rejections"
@@ -53,17 +53,8 @@ class CaseStore:
 
     async def insert_new(self, documents: Sequence[dict[str, Any]]) -> set[str]:
         """Insert new cases; returns the ids that already existed (left untouched)."""
-        existing: set[str] = set()
-        if not documents:
-            return existing
-        try:
-            await self.collection.insert_many(list(documents), ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != 11000:
-                    raise
-                existing.add(documents[error["index"]]["_id"])
-        return existing
+        existing = await insert_first_wins(self.collection, documents)
+        return {documents[index]["_id"] for index in existing}
 
     async def replace(self, document: dict[str, Any], expected_version: int) -> bool:
         """Write the new state and its outbox if nobody changed the case meanwhile."""
@@ -77,14 +68,8 @@ class CaseStore:
 
     async def mark_published(self, documents: Sequence[dict[str, Any]]) -> None:
         """Record that the outbox of these case versions is published."""
-        if not documents:
-            return
-        try:
-            await self.published.insert_many(
-                [{"_id": self.outbox_key(d)} for d in documents], ordered=False)
-        except BulkWriteError as exc:  # published before (a redelivery): already marked
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        # A version published before (a redelivery) is marked already.
+        await insert_first_wins(self.published, [{"_id": self.outbox_key(d)} for d in documents])
 
     async def unpublished(self, documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Of these stored cases, those whose outbox was never marked published."""

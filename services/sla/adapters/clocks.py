@@ -31,6 +31,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.sla.domain import Stage
+from shared.mongo import duplicates_in, insert_first_wins
 
 COLLECTION = "sla_clocks"
 LEDGER = "sla_emissions"
@@ -97,12 +98,7 @@ class ClockStore:
         try:
             await self.collection.bulk_write(requests, ordered=False)
         except BulkWriteError as exc:
-            lost = set()
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != 11000:
-                    raise
-                lost.add(writes[error["index"]][0]["_id"])
-            return lost
+            return {writes[index][0]["_id"] for index in duplicates_in(exc)}
         return set()
 
     async def count_open_by_stage(self) -> dict[str, int]:
@@ -113,18 +109,8 @@ class ClockStore:
     # -- the emission ledger -----------------------------------------------------------
     async def claim(self, entries: Sequence[dict[str, Any]]) -> set[str]:
         """Insert ledger entries (`_id` = emission id); returns the ids already claimed."""
-        if not entries:
-            return set()
-        try:
-            await self.ledger.insert_many(list(entries), ordered=False)
-        except BulkWriteError as exc:
-            taken = set()
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != 11000:
-                    raise
-                taken.add(entries[error["index"]]["_id"])
-            return taken
-        return set()
+        taken = await insert_first_wins(self.ledger, entries)
+        return {entries[index]["_id"] for index in taken}
 
     async def claims(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         return [doc async for doc in self.ledger.find({"_id": {"$in": list(ids)}})]

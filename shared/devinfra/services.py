@@ -40,7 +40,8 @@ class ServiceProcess:
 
     def start(self) -> None:
         env = {**os.environ, **self.env, "LAPOR_HTTP_PORT": str(self.port),
-               "LAPOR_HTTP_HOST": "127.0.0.1"}
+               "LAPOR_HTTP_HOST": "127.0.0.1",
+               "PYTHONUNBUFFERED": "1"}  # the log shows where a process stands, even stuck
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", f"services.{self.name}"], env=env, stdout=log,

@@ -55,7 +55,9 @@ def test_each_service_killed_once_while_2000_complaints_flow(world) -> None:
             await asyncio.sleep(1.5)
             group[name].kill()  # SIGKILL: no clean-up, no commit
             group[name].start()
-            await asyncio.to_thread(group[name].wait_ready, 60)
+            # Rejoining the consumer group can take Tansu most of a minute under load (it
+            # waits out the old member): what this test checks is the stop, not the join.
+            await asyncio.to_thread(group[name].wait_ready, 120)
         await sender
 
     asyncio.run(run())
@@ -142,7 +144,9 @@ def test_sigterm_under_load_stops_within_10_seconds_and_loses_nothing(world) -> 
             code = await asyncio.to_thread(group[name].stop, 30)  # SIGTERM
             stops[name] = (code, time.monotonic() - started)
             group[name].start()
-            await asyncio.to_thread(group[name].wait_ready, 60)
+            # Rejoining the consumer group can take Tansu most of a minute under load (it
+            # waits out the old member): what this test checks is the stop, not the join.
+            await asyncio.to_thread(group[name].wait_ready, 120)
         await sender
         return stops
 

@@ -21,6 +21,7 @@ import contextlib
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,7 +149,8 @@ class ReliableConsumer:
         started = time.perf_counter()
         dead = await self._run(topic, records, handler)
         await self.dead_letter(dead)
-        MESSAGES_CONSUMED.labels(self.service, topic).inc(len(records))
+        for record_topic, count in Counter(r.topic for r in records).items():
+            MESSAGES_CONSUMED.labels(self.service, record_topic).inc(count)
         HANDLER_DURATION.labels(self.service, topic).observe(time.perf_counter() - started)
 
     async def _run(self, topic: str, records: Sequence[InboundRecord],
@@ -240,14 +242,22 @@ async def _raw_body(msg: Any) -> bytes:
     return msg.body  # type: ignore[no-any-return]  # never let FastStream decode: bad bytes are ours
 
 
-def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str,
+def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequence[str],
               handler: BatchHandler, settings: Settings, *, max_records: int | None = None,
               title: str | None = None, description: str | None = None) -> Any:
-    """Register a batch subscriber with manual commit after `handler` and its publishes."""
+    """Register a batch subscriber with manual commit after `handler` and its publishes.
+
+    Several topics make one subscriber, so one group member per process: a batch then mixes
+    the topics' records (each keeps its own topic, for dead letters and metrics), and a
+    restarted process joins its group once instead of once per topic (every join
+    rebalances the whole group)."""
     from shared.kafka import subscriber_kwargs
 
+    topics = [topic] if isinstance(topic, str) else list(topic)
+    label = ",".join(topics)  # the batch's label in logs and the handler-duration metric
+
     @broker.subscriber(
-        topic, batch=True, max_records=max_records or settings.kafka_max_batch,
+        *topics, batch=True, max_records=max_records or settings.kafka_max_batch,
         ack_policy=AckPolicy.MANUAL, decoder=_raw_body, title=title,
         listener=LagCleaner(settings.service_name),
         description=description, **subscriber_kwargs(settings))
@@ -257,7 +267,7 @@ def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str,
                           tuple(r.headers or ()))
             for r in msg.raw_message  # type: ignore[union-attr]
         ]
-        await consumer.process(topic, records, handler)
+        await consumer.process(label, records, handler)
         await msg.ack()
         record_lag(msg.consumer, settings.service_name, records)
 

@@ -61,7 +61,7 @@ class ServiceRuntime:
             self._mongo = make_client(self.settings)
         return database(self._mongo, self.settings)
 
-    def consume(self, topic: str, handler: BatchHandler, **kwargs: Any) -> None:
+    def consume(self, topic: str | Sequence[str], handler: BatchHandler, **kwargs: Any) -> None:
         subscribe(self.broker, self.consumer, topic, handler, self.settings, **kwargs)
 
     def on_startup(self, hook: Hook) -> None:

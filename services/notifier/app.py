@@ -39,9 +39,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                           secret_for=secret_for)
     notifier = Notifier(ledger=ledger, deliverer=deliverer, clock=clock, agencies=agencies,
                         sms_enabled=sms.enabled, secret_for=secret_for)
-    for topic in (runtime.topics.received, runtime.topics.status, runtime.topics.sla):
-        runtime.consume(topic, notifier.handle, title=f"notifier:{topic}",
-                        description="Events that citizens or agencies must hear about")
+    # One subscriber for the three topics: one group member, one join on restart, and a
+    # complaint's received and status events often meet in one batch (nothing to defer).
+    runtime.consume((runtime.topics.received, runtime.topics.status, runtime.topics.sla),
+                    notifier.handle, title="notifier:events",
+                    description="Events that citizens or agencies must hear about")
     runtime.background(deliverer.run_forever)
     runtime.on_shutdown(sms.close)
     runtime.on_shutdown(smtp.close)

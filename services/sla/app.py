@@ -36,10 +36,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     watcher = SlaWatcher(store=ClockStore(runtime.db), publish_all=runtime.publish_all,
                          topics=runtime.topics, policy=policy, agencies=agencies,
                          clock=clock or SystemClock())
-    runtime.consume(runtime.topics.received, watcher.handle_events,
-                    title="sla:complaints.received", description="Start the routing clock")
-    runtime.consume(runtime.topics.status, watcher.handle_events,
-                    title="sla:complaints.status", description="Move the stage clocks")
+    # One subscriber for both topics: one group member, and a case's received and first
+    # status events often meet in one batch (its clocks are then written once).
+    runtime.consume((runtime.topics.received, runtime.topics.status), watcher.handle_events,
+                    title="sla:lifecycle",
+                    description="complaint.received starts the routing clock; status changes "
+                                "move the stage clocks")
 
     async def scan_forever() -> None:
         sampled_at = float("-inf")

@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.mongo import insert_first_wins
 
 COLLECTION = "notifications"
+_STORED_PRECISION = timedelta(milliseconds=1)  # BSON dates keep milliseconds
 CONTACTS = "contacts"
 DEFERRED = "deferred_events"
 
@@ -165,8 +166,9 @@ class Ledger:
         landed = set()  # rare: find out which (our write left our state and moment)
         async for doc in self.collection.find({"_id": {"$in": list(ids)}}):
             mine = next(f for f in finishes if f.claimed["_id"] == doc["_id"])
+            finished_at = _aware(doc.get("finished_at"))
             if doc.get("state") == mine.state and "claim" not in doc and \
-                    _aware(doc.get("finished_at")) == mine.at:
+                    finished_at is not None and abs(finished_at - mine.at) < _STORED_PRECISION:
                 landed.add(doc["_id"])
         return landed
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.notifier.adapters.ledger import INDEXES, Ledger
+from services.notifier.adapters.ledger import INDEXES, Finish, Ledger
 from services.notifier.handlers import Notifier
 from shared.citizen_secret import derive_citizen_secret
 from shared.clock import SystemClock
@@ -135,3 +135,21 @@ async def test_acknowledgement_fails_visibly_when_the_secret_key_differs(db) -> 
     assert planned["acknowledgement"]["state"] == "failed"
     assert planned["acknowledgement"]["last_error"] == "citizen_secret_mismatch"
     assert planned["assigned"]["state"] == "pending"
+
+
+async def test_a_batch_of_finishes_lands_only_where_the_claim_still_holds(db) -> None:
+    ledger = Ledger(db)
+    now = datetime.now(UTC)
+    await ledger.record([{"_id": f"batch-{i}", "state": "pending", "channel": "email",
+                          "tracking_id": "T", "next_attempt_at": now} for i in range(2)])
+    claimed = await ledger.claim_many(["batch-0", "batch-1"], now, timedelta(seconds=60))
+    assert sorted(d["_id"] for d in claimed) == ["batch-0", "batch-1"]
+    later = now + timedelta(seconds=61)  # batch-1's claim lapsed: another worker took it
+    assert [d["_id"] for d in await ledger.claim_many(["batch-1"], later,
+                                                      timedelta(seconds=60))] == ["batch-1"]
+    landed = await ledger.finish_many([Finish(d, "sent", later) for d in claimed],
+                                      reported=True)
+    assert landed == {"batch-0"}
+    stored = {d["_id"]: d async for d in ledger.collection.find({"tracking_id": "T"})}
+    assert stored["batch-0"]["state"] == "sent" and "unreported" not in stored["batch-0"]
+    assert stored["batch-1"]["state"] == "sending"  # the new holder's claim is untouched

@@ -41,7 +41,7 @@ from services.notifier.domain.planning import (
 )
 from services.notifier.domain.templates import render
 from services.notifier.recording import OutcomeRecorder
-from shared.clock import Clock
+from shared.clock import Clock, as_utc
 from shared.contract import (
     ComplaintReceived,
     Language,
@@ -73,17 +73,13 @@ def outcome_event(doc: dict[str, Any]) -> BaseModel:
     state = doc["state"]
     return OUTCOME_EVENTS[state](
         event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{doc['_id']}/{state}")),
-        occurred_at=_aware(doc.get("finished_at")) or datetime.now(UTC),
+        occurred_at=as_utc(doc.get("finished_at")) or datetime.now(UTC),
         tracking_id=doc["tracking_id"], notification_id=doc["_id"],
         source_event_id=doc["source_event_id"], channel=doc.get("channel"),
         recipient=doc.get("recipient_masked", ""), template=doc["template"],
         attempts=doc.get("attempts", 0), error=doc.get("last_error"))
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def message_id_domain(smtp_from: str) -> str:
@@ -207,18 +203,16 @@ class Deliverer:
             known = self._known[channel]
             room = self.workers_per_channel + self.prefetch - len(known)
             if room < self.workers_per_channel // 2 + 1:
-                continue  # plenty queued already: save the query
+                backlog = True  # plenty queued already: save the query, look again later
+                continue
             ids = await self.ledger.due_ids(now, room, channel=channel, exclude=list(known))
-            if len(ids) >= room:
-                backlog = True
+            backlog = backlog or len(ids) >= room  # a full answer: there may be more
             # Claimed here, in one go, so workers only send and record.
             for doc in await self.ledger.claim_many(ids, now, self.lease):
                 known.add(doc["_id"])
                 self._queues[channel].put_nowait(doc)
                 queued += 1
-        self.ledger_backlog = backlog or any(
-            self.workers_per_channel + self.prefetch - len(self._known[c])
-            < self.workers_per_channel // 2 + 1 for c in CHANNELS)  # skipped: look again
+        self.ledger_backlog = backlog
         return queued
 
     async def _work(self, channel: str) -> None:
@@ -247,7 +241,7 @@ class Deliverer:
                     self._release_known(claimed)
 
     def _claim_ageing(self, claimed: dict[str, Any]) -> bool:
-        lease_until = _aware(claimed.get("lease_until"))
+        lease_until = as_utc(claimed.get("lease_until"))
         return lease_until is not None and lease_until - self.clock.now() < self.lease / 2
 
     async def _stop_workers(self, workers: list[asyncio.Task[None]]) -> None:
@@ -262,7 +256,7 @@ class Deliverer:
                     unattempted.append(item)
             self._known[channel].clear()
         try:
-            await self.ledger.release(unattempted)
+            await self.ledger.release(unattempted, self.clock.now())
         except Exception as exc:  # database away: the leases lapse instead
             log.warning("could not release queued notifications",
                         error_type=type(exc).__name__)
@@ -325,7 +319,7 @@ class Deliverer:
         if not landed:
             return
         metrics.SENT.labels(doc["channel"], doc["template"]).inc()
-        source_at = _aware(doc.get("source_occurred_at"))
+        source_at = as_utc(doc.get("source_occurred_at"))
         if source_at is not None:
             metrics.DELIVERY_LATENCY.labels(doc["channel"]).observe(
                 max((now - source_at).total_seconds(), 0.0))

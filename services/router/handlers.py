@@ -228,7 +228,7 @@ class Router:
             if document is None:
                 return await self._reject(action, RejectionReason.UNKNOWN_COMPLAINT,
                                           "no such complaint")
-            if document.get("outbox") and await self.store.unpublished([document]):
+            if await self.store.unpublished([document]):
                 await self._flush([document])  # a crash left events unpublished
             case = Case.model_validate(document["case"])
             summary = ComplaintSummary.model_validate(document["summary"])

@@ -63,11 +63,9 @@ class CaseSampler:
                 raise
             except Exception as exc:  # the database may be away for a while: try again
                 log.warning("sampling cases failed", error_type=type(exc).__name__)
-            took = time.monotonic() - started
-            waited = time.monotonic()
+            not_before = time.monotonic() + COST_FACTOR * (time.monotonic() - started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self.interval)
-            waited = time.monotonic() - waited
             # Let a burst of changes settle; never sample a large backlog back to back.
-            await asyncio.sleep(max(self.min_gap, COST_FACTOR * took - waited))
+            await asyncio.sleep(max(self.min_gap, not_before - time.monotonic()))
             self._changed.clear()

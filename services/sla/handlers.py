@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -27,7 +27,7 @@ from services.sla.domain import (
     record_sent,
 )
 from shared.agencies import AgencyRegistry
-from shared.clock import Clock
+from shared.clock import Clock, as_utc
 from shared.codec import NotAJsonObject, decode_event
 from shared.consumer import DeadLetter, InboundRecord
 from shared.contract import Action, ComplaintReceived, ComplaintStatusChanged
@@ -208,7 +208,7 @@ class SlaWatcher:
             return set()
         won = set()
         for entry in await self.store.claims(old_enough):
-            if _utc(entry["lease_until"]) <= now and await self.store.take_over(
+            if as_utc(entry["lease_until"]) <= now and await self.store.take_over(
                     entry, now, now + CLAIM_LEASE):
                 log.info("sla claim taken over", emission_id=entry["_id"],
                          clock_id=entry["clock_id"])
@@ -258,9 +258,3 @@ class SlaWatcher:
         counts = await self.store.count_open_by_stage()
         for stage in ("routing", "response", "resolution", "auto_close"):
             metrics.OPEN_CLOCKS.labels(stage).set(counts.get(stage, 0))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-

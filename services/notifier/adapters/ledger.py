@@ -1,9 +1,11 @@
 """The notification ledger: one document per notification, keyed by its deterministic id,
 so redelivery or restart can never plan the same notification twice.
 
-States: pending (due at `next_attempt_at`) -> sending (claimed until `lease_until`) ->
-sent | failed. Claiming is an atomic find-and-update, so several notifier instances and
-the retry loop never send one notification twice while a claim is alive.
+States: pending (due at `next_attempt_at`) -> sending (claimed until `lease_until`, with a
+claim token) -> sent | failed. A notification is claimed either by its insert (the planning
+instance hands it straight to its delivery queues) or by a by-id update that only matches
+while it is due or its claim has lapsed; an outcome is written only with the claim token.
+So several notifier instances never send one notification twice while a claim is alive.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.clock import as_utc
 from shared.mongo import insert_first_wins
 
 COLLECTION = "notifications"
-_STORED_PRECISION = timedelta(milliseconds=1)  # BSON dates keep milliseconds
 CONTACTS = "contacts"
 DEFERRED = "deferred_events"
+_STORED_PRECISION = timedelta(milliseconds=1)  # BSON dates keep milliseconds
 
 INDEXES = {
     COLLECTION: [
@@ -73,28 +76,12 @@ class Ledger:
         known = await insert_first_wins(self.collection, documents)
         return [d["_id"] for i, d in enumerate(documents) if i not in known]
 
-    async def claim(self, notification_id: str, now: datetime, lease: timedelta
-                    ) -> dict[str, Any] | None:
-        """Take one due notification for one attempt (counted now, before sending). The
-        returned document's `claim` token must be shown to `finish`/`retry_later`, so a
-        worker whose lease lapsed cannot overwrite the outcome of the one that took over.
-        Pending-and-due first, then a lapsed claim: two `_id` lookups rather than one
-        `$or`, which a database may answer with a collection scan."""
-        update = {"$set": {"state": "sending", "lease_until": now + lease,
-                           "claim": uuid.uuid4().hex},
-                  "$unset": {"next_attempt_at": ""}, "$inc": {"attempts": 1}}
-        for condition in ({"next_attempt_at": {"$lte": now}}, {"lease_until": {"$lte": now}}):
-            claimed = await self.collection.find_one_and_update(
-                {"_id": notification_id, **condition}, update,
-                return_document=ReturnDocument.AFTER)
-            if claimed is not None:
-                return claimed
-        return None
-
     async def claim_many(self, notification_ids: Sequence[str], now: datetime,
                          lease: timedelta) -> list[dict[str, Any]]:
-        """`claim` for many ids in three round trips instead of two per id: the batch
-        shares one claim token, and `finish`/`retry_later` check it per document."""
+        """Claim these ids for one attempt each (counted now, before sending) where they are
+        pending and due or their claim lapsed: one bulk write and one read. The batch
+        shares a claim token, which `finish_many`/`retry_later` check per document, so a
+        worker whose lease lapsed cannot overwrite the outcome of the one that took over."""
         if not notification_ids:
             return []
         token = uuid.uuid4().hex
@@ -110,14 +97,12 @@ class Ledger:
         return [doc async for doc in self.collection.find({"_id": {"$in": ids},
                                                            "claim": token})]
 
-    async def release(self, claimed: Sequence[dict[str, Any]], now: datetime | None = None
-                      ) -> None:
-        """Give back claims never attempted (queued at shutdown): due again at once."""
+    async def release(self, claimed: Sequence[dict[str, Any]], now: datetime) -> None:
+        """Give back claims never attempted (queued at shutdown, or too long): due at once."""
         if claimed:
-            due = now or datetime.now(UTC)
             await self.collection.bulk_write([UpdateOne(
                 {"_id": doc["_id"], "state": "sending", "claim": doc.get("claim")},
-                {"$set": {"state": "pending", "next_attempt_at": due},
+                {"$set": {"state": "pending", "next_attempt_at": now},
                  "$unset": {"lease_until": "", "claim": ""},
                  "$inc": {"attempts": -1}}) for doc in claimed], ordered=False)
 
@@ -144,29 +129,21 @@ class Ledger:
             if doc["_id"] not in held]
         return lapsed + due
 
-    async def finish(self, claimed: dict[str, Any], state: str, now: datetime,
-                     error: str | None = None) -> bool:
-        result = await self.collection.update_one(
-            {"_id": claimed["_id"], "state": "sending", "claim": claimed.get("claim")},
-            {"$set": {"state": state, "finished_at": now, "last_error": error,
-                      "unreported": True},
-             "$unset": {"lease_until": "", "claim": ""}})
-        return result.matched_count == 1
-
     async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> set[str]:
-        """`finish` for many in one bulk write; returns the ids whose write landed (a claim
-        that passed to another worker meanwhile does not match)."""
+        """Write the final states in one bulk write, each only while its claim holds (a claim
+        that passed to another worker meanwhile does not match); returns the ids whose write
+        landed. Unreported outcomes are flagged for the reporter loop."""
         if not finishes:
             return set()
         result = await self.collection.bulk_write(
             [f.operation(reported) for f in finishes], ordered=False)
-        ids = {f.claimed["_id"] for f in finishes}
+        by_id = {f.claimed["_id"]: f for f in finishes}
         if result.matched_count == len(finishes):
-            return ids
-        landed = set()  # rare: find out which (our write left our state and moment)
-        async for doc in self.collection.find({"_id": {"$in": list(ids)}}):
-            mine = next(f for f in finishes if f.claimed["_id"] == doc["_id"])
-            finished_at = _aware(doc.get("finished_at"))
+            return set(by_id)
+        landed: set[str] = set()  # rare: find out which (our write left our state and moment)
+        async for doc in self.collection.find({"_id": {"$in": list(by_id)}}):
+            mine = by_id[doc["_id"]]
+            finished_at = as_utc(doc.get("finished_at"))
             if doc.get("state") == mine.state and "claim" not in doc and \
                     finished_at is not None and abs(finished_at - mine.at) < _STORED_PRECISION:
                 landed.add(doc["_id"])
@@ -223,9 +200,3 @@ class Ledger:
     async def forget_deferred(self, event_ids: Sequence[str]) -> None:
         if event_ids:
             await self.deferred.delete_many({"_id": {"$in": list(event_ids)}})
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from shared.clock import as_utc
 
 from .calendar import WorkingCalendar
 from .durations import Duration
@@ -163,32 +165,23 @@ class SlaClock:
             category=record["category"],
             basis=Basis(record["basis"]),
             state=ClockState(record["state"]),
-            started_at=_utc(record["started_at"]),
-            due_at=_utc(record["due_at"]),
+            started_at=as_utc(record["started_at"]),
+            due_at=as_utc(record["due_at"]),
             pending=tuple(
-                Mark(MarkKind(m["kind"]), _utc(m["at"]), m.get("threshold"), m.get("level"))
+                Mark(MarkKind(m["kind"]), as_utc(m["at"]), m.get("threshold"), m.get("level"))
                 for m in record["pending"]
             ),
-            paused_at=_utc_or_none(record.get("paused_at")),
+            paused_at=as_utc(record.get("paused_at")),
             paused_seconds=record.get("paused_seconds", 0.0),
-            stopped_at=_utc_or_none(record.get("stopped_at")),
+            stopped_at=as_utc(record.get("stopped_at")),
             stop_reason=record.get("stop_reason"),
             warnings_sent=frozenset(record.get("warnings_sent", ())),
             breach_level=record.get("breach_level", 0),
             auto_close_sent=record.get("auto_close_sent", False),
-            last_event_at=_utc_or_none(record.get("last_event_at")),
+            last_event_at=as_utc(record.get("last_event_at")),
             applied_event_ids=tuple(record.get("applied_event_ids", ())),
             version=record.get("version", 0),
         )
-
-
-def _utc(moment: datetime) -> datetime:
-    # Mongo hands back naive UTC unless tz_aware is set: accept both.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _utc_or_none(moment: datetime | None) -> datetime | None:
-    return None if moment is None else _utc(moment)
 
 
 def _sorted(marks: Iterable[Mark]) -> tuple[Mark, ...]:
@@ -212,7 +205,7 @@ def start_clock(tracking_id: str, stage: Stage, at: datetime, *, agency_id: str 
                 timezone: str, kind: str | None, category: str | None, policy: SlaPolicy,
                 calendar: WorkingCalendar, generation: int = 1, version: int = 0) -> SlaClock:
     """A fresh running clock; its target comes from the policy for the case's kind/category."""
-    at = _utc(at)
+    at = as_utc(at)
     target: Duration = policy.target(stage, kind, category)
     due_at = target.deadline(at, calendar)
     return SlaClock(
@@ -261,21 +254,21 @@ def retarget(clock: SlaClock, policy: SlaPolicy, calendar: WorkingCalendar) -> S
 def pause(clock: SlaClock, at: datetime) -> SlaClock:
     if clock.state is not ClockState.RUNNING:
         return clock
-    return replace(clock, state=ClockState.PAUSED, paused_at=_utc(at), version=clock.version + 1)
+    return replace(clock, state=ClockState.PAUSED, paused_at=as_utc(at), version=clock.version + 1)
 
 
 def resume(clock: SlaClock, at: datetime, calendar: WorkingCalendar) -> SlaClock:
     """Leave a pause: pending marks move later so the remaining time is preserved."""
     if clock.state is not ClockState.PAUSED or clock.paused_at is None:
         return clock
-    return _continue(clock, since=clock.paused_at, until=_utc(at), calendar=calendar)
+    return _continue(clock, since=clock.paused_at, until=as_utc(at), calendar=calendar)
 
 
 def reopen(clock: SlaClock, at: datetime, calendar: WorkingCalendar) -> SlaClock:
     """Resume a clock stopped by `resolved`: the time spent resolved does not count."""
     if clock.state is not ClockState.STOPPED or clock.stopped_at is None:
         return clock
-    return replace(_continue(clock, since=clock.stopped_at, until=_utc(at), calendar=calendar),
+    return replace(_continue(clock, since=clock.stopped_at, until=as_utc(at), calendar=calendar),
                    stopped_at=None, stop_reason=None)
 
 
@@ -308,7 +301,7 @@ def stop(clock: SlaClock, at: datetime, reason: str) -> SlaClock:
     """Stop for good (or until `reopen`); the pending marks are kept for a reopen."""
     if clock.state is ClockState.STOPPED:
         return clock
-    at = _utc(at)
+    at = as_utc(at)
     paused = (at - clock.paused_at).total_seconds() if clock.paused_at is not None else 0.0
     return replace(clock, state=ClockState.STOPPED, stopped_at=at, stop_reason=reason,
                    paused_at=None, paused_seconds=clock.paused_seconds + max(paused, 0.0),
@@ -327,7 +320,7 @@ def reassign(clock: SlaClock, agency_id: str | None, timezone: str | None) -> Sl
 
 
 def record_event(clock: SlaClock, event_id: str, occurred_at: datetime) -> SlaClock:
-    occurred_at = _utc(occurred_at)
+    occurred_at = as_utc(occurred_at)
     if clock.last_event_at is not None and occurred_at < clock.last_event_at:
         return clock
     kept = (*clock.applied_event_ids, event_id)[-APPLIED_IDS_KEPT:]
@@ -336,4 +329,4 @@ def record_event(clock: SlaClock, event_id: str, occurred_at: datetime) -> SlaCl
 
 
 def overdue(clock: SlaClock, now: datetime) -> timedelta:
-    return max(_utc(now) - clock.due_at, timedelta(0))
+    return max(as_utc(now) - clock.due_at, timedelta(0))

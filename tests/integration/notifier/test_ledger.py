@@ -108,16 +108,17 @@ async def test_a_lapsed_claim_cannot_overwrite_the_new_owner(db) -> None:
     await notifier_on(ledger).handle(records(complaint.received()))
     (nid,) = [d["_id"] async for d in ledger.collection.find({}, {"_id": 1})]
     now = datetime.now(UTC)
-    first = await ledger.claim(nid, now, timedelta(seconds=1))
-    assert first is not None and await ledger.claim(nid, now, timedelta(seconds=1)) is None
+    (first,) = await ledger.claim_many([nid], now, timedelta(seconds=1))
+    assert first is not None and await ledger.claim_many([nid], now, timedelta(seconds=1)) == []
     later = now + timedelta(seconds=2)
     assert await ledger.due_ids(later, 10, channel="email") == [nid]
     assert await ledger.due_ids(later, 10, channel="sms") == []
     assert await ledger.due_ids(later, 10, channel="email", exclude=[nid]) == []
-    second = await ledger.claim(nid, later, timedelta(seconds=60))
+    (second,) = await ledger.claim_many([nid], later, timedelta(seconds=60))
     assert second is not None and second["attempts"] == 2
-    assert not await ledger.finish(first, "failed", later, "late")  # the old owner: ignored
-    assert await ledger.finish(second, "sent", later)
+    late = Finish(first, "failed", later, "late")  # the old owner: ignored
+    assert not await ledger.finish_many([late], reported=False)
+    assert await ledger.finish_many([Finish(second, "sent", later)], reported=False) == {nid}
     doc = await ledger.collection.find_one({"_id": nid})
     assert doc is not None and (doc["state"], doc["attempts"]) == ("sent", 2)
     assert await ledger.pending_count() == 0

@@ -126,9 +126,13 @@ async def test_a_failing_callback_does_not_stop_the_recorder() -> None:
     assert landed == [True]
 
 
-async def test_drain_returns_after_its_time_when_nothing_is_written() -> None:
+async def test_drain_gives_up_after_its_time_and_keeps_what_is_unwritten() -> None:
     ledger = FakeLedger()
     rec = recorder(ledger, Broker())
-    rec.record({"_id": "n1"}, "sent", AT)
+    landed: list[bool] = []
+    rec.record({"_id": "n1"}, "sent", AT, done=landed.append)
     await rec.drain(0.05)  # no recorder task: nothing is written, drain still returns
     assert ledger.writes == []
+    assert landed == []  # neither written nor given up: still queued
+    await run_until_idle(rec)  # a recorder that runs later writes it
+    assert ledger.writes == [(["n1"], True)] and landed == [True]

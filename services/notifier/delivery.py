@@ -10,10 +10,12 @@ goes back to the ledger with a due time instead of occupying a slot while it wai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -22,7 +24,7 @@ import structlog
 from pydantic import BaseModel
 
 from services.notifier import metrics
-from services.notifier.adapters.ledger import Ledger
+from services.notifier.adapters.ledger import Claim, Ledger
 from services.notifier.adapters.sms_gateway import SmsGateway
 from services.notifier.adapters.smtp import SmtpSender, build_email
 from services.notifier.domain.context import build_context
@@ -82,6 +84,18 @@ def outcome_event(doc: dict[str, Any]) -> BaseModel:
 
 
 
+@dataclass
+class _Held:
+    """A batch claim this instance holds: what of it is still unresolved. Once nothing is
+    (every notification finished, due again or given back) the claim is closed; one left
+    unresolved (the database went away mid-attempt) keeps it until its lease lapses and
+    the takeover makes the notification due again."""
+
+    lease_until: datetime
+    outstanding: set[str] = field(default_factory=set)
+    broken: bool = False
+
+
 def message_id_domain(smtp_from: str) -> str:
     """The right-hand side of Message-IDs: the sender's domain (`LAPOR_SMTP_FROM`)."""
     _, at, domain = parseaddr(smtp_from)[1].rpartition("@")
@@ -103,7 +117,8 @@ class Deliverer:
     - per channel, `notify_concurrency` workers that send one notification at a time (an
       SMS gateway hanging on timeouts occupies only the SMS workers) and hand the outcome
       to the recorder, which publishes and writes outcomes in batches;
-    - a reporter that publishes outcomes written unreported and samples the retry queue.
+    - a reporter that publishes outcomes written unreported, takes over the lapsed
+      claims of dead instances, closes resolved claims and samples the retry queue.
     """
 
     def __init__(self, *, ledger: Ledger, smtp: SmtpSender, sms: SmsGateway,
@@ -133,36 +148,77 @@ class Deliverer:
         self._queues: dict[str, asyncio.Queue[dict[str, Any] | None]] = {
             c: asyncio.Queue() for c in CHANNELS}
         self._known: dict[str, set[str]] = {c: set() for c in CHANNELS}  # queued or sending
+        self._held: dict[str, _Held] = {}  # batch claims by token
+        self._closable: list[str] = []  # tokens of resolved claims, to delete
         self.handoff_depth = HANDOFF_DEPTH_PER_WORKER * self.workers_per_channel
         self._sampled_at, self._sample_gap = 0.0, QUEUE_SAMPLE_SECONDS
         self.recorder = OutcomeRecorder(ledger=ledger, publish_all=publish_all,
                                         topic=topics.notifications, event_of=outcome_event,
                                         retry_for=self.lease.total_seconds() / 2,
-                                        on_unreported=self.finished.set)
+                                        on_unreported=self.finished.set,
+                                        after_batch=self.close_claims)
 
     # -- new notifications, straight from the consumer -------------------------------------
-    def claim_on_insert(self, documents: Sequence[dict[str, Any]], now: datetime
-                        ) -> list[dict[str, Any]]:
+    def claim_on_insert(self, documents: Sequence[dict[str, Any]], now: datetime) -> Claim:
         """Mark as many new pending documents as this instance's queues can take as
-        claimed by it (before they are inserted): the insert is then the claim."""
-        token = uuid.uuid4().hex
+        claimed by one batch claim (before they are inserted, after the claim is opened):
+        the insert is then the claim."""
+        claim = Claim.new(now, self.lease)
         room = {c: self.handoff_depth - len(self._known[c]) for c in CHANNELS}
-        taken = []
         for doc in documents:
             if doc.get("state") != "pending" or room.get(doc.get("channel") or "", 0) <= 0:
                 continue
             room[doc["channel"]] -= 1
-            doc.update(state="sending", lease_until=now + self.lease, claim=token,
-                       attempts=doc.get("attempts", 0) + 1)
+            doc.update(state="sending", claim=claim.token, attempts=doc.get("attempts", 0) + 1)
             doc.pop("next_attempt_at", None)
-            taken.append(doc)
-        return taken
+            claim.documents.append(doc)
+        return claim
 
-    def hand_over(self, claimed: Sequence[dict[str, Any]]) -> None:
-        """Queue notifications claimed at insert (only those whose insert was new)."""
-        for doc in claimed:
+    def hand_over(self, claim: Claim, new: set[str]) -> None:
+        """Queue the notifications claimed at insert whose insert was new (a redelivered
+        one belongs to an earlier claim)."""
+        self._hold(claim, [doc for doc in claim.documents if doc["_id"] in new])
+
+    def _hold(self, claim: Claim, documents: Sequence[dict[str, Any]]) -> None:
+        if not claim.documents:
+            return
+        held = self._held[claim.token] = _Held(claim.lease_until, {d["_id"] for d in documents})
+        if not held.outstanding:
+            self._resolve(claim.token)
+        for doc in documents:
             self._known[doc["channel"]].add(doc["_id"])
             self._queues[doc["channel"]].put_nowait(doc)
+
+    def _resolve(self, token: str | None, nid: str | None = None, *,
+                 resolved: bool = True) -> None:
+        held = self._held.get(token or "")
+        if held is None:
+            return
+        if nid is not None:
+            held.outstanding.discard(nid)
+            held.broken = held.broken or not resolved
+        if not held.outstanding:
+            del self._held[token or ""]
+            if not held.broken:
+                self._closable.append(token or "")
+
+    async def close_claims(self) -> None:
+        """Delete the claims whose notifications are all resolved (one statement)."""
+        tokens, self._closable = self._closable, []
+        try:
+            await self.ledger.close_claims(tokens)
+        except Exception:
+            self._closable += tokens  # next round
+            raise
+
+    async def take_over(self) -> int:
+        """Make what lapsed claims (a dead instance's) left unfinished due again."""
+        due_again = await self.ledger.take_over_lapsed(self.clock.now())
+        if due_again:
+            log.warning("took over lapsed claims", due_again=due_again)
+            self.ledger_backlog = True
+            self.wake.set()
+        return due_again
 
     # -- the worker -----------------------------------------------------------------------
     async def run_forever(self) -> None:
@@ -186,6 +242,8 @@ class Deliverer:
             await asyncio.gather(reporter, return_exceptions=True)
             await self._stop_workers(workers)
             await self.recorder.drain(min(5.0, self.settings.shutdown_timeout_seconds / 2))
+            with contextlib.suppress(Exception):  # else they lapse and are taken over
+                await self.close_claims()
             recorder.cancel()  # after the workers: their last outcomes are written
             await asyncio.gather(recorder, return_exceptions=True)
 
@@ -208,10 +266,9 @@ class Deliverer:
             ids = await self.ledger.due_ids(now, room, channel=channel, exclude=list(known))
             backlog = backlog or len(ids) >= room  # a full answer: there may be more
             # Claimed here, in one go, so workers only send and record.
-            for doc in await self.ledger.claim_many(ids, now, self.lease):
-                known.add(doc["_id"])
-                self._queues[channel].put_nowait(doc)
-                queued += 1
+            claim = await self.ledger.claim_many(ids, now, self.lease)
+            self._hold(claim, claim.documents)
+            queued += len(claim.documents)
         self.ledger_backlog = backlog
         return queued
 
@@ -222,7 +279,7 @@ class Deliverer:
             if claimed is None:
                 return  # stopping
             nid = claimed["_id"]
-            recording = False
+            recording, resolved = False, True
             try:
                 if self._claim_ageing(claimed):
                     # Queued too long (a slow channel): give it back rather than send it
@@ -232,34 +289,38 @@ class Deliverer:
                     continue
                 recording = await self.deliver_claimed(claimed)
             except asyncio.CancelledError:
+                resolved = False  # cut off at shutdown: its claim lapses
                 raise
             except Exception as exc:  # database away mid-delivery: the lease will lapse
+                resolved = False
                 log.warning("delivery attempt did not complete", notification_id=nid,
                             error_type=type(exc).__name__)
             finally:
                 if not recording:  # else released once its outcome is written
-                    self._release_known(claimed)
+                    self._release_known(claimed, resolved=resolved)
 
     def _claim_ageing(self, claimed: dict[str, Any]) -> bool:
-        lease_until = as_utc(claimed.get("lease_until"))
-        return lease_until is not None and lease_until - self.clock.now() < self.lease / 2
+        held = self._held.get(claimed.get("claim") or "")
+        return held is not None and held.lease_until - self.clock.now() < self.lease / 2
 
     async def _stop_workers(self, workers: list[asyncio.Task[None]]) -> None:
         """Give back what is only queued (claimed, never attempted: due again at once for
         the next instance) and let sends under way finish briefly: a send cut off midway
         stays claimed until its lease lapses and may then go out a second time."""
         unattempted: list[dict[str, Any]] = []
-        for channel, queue in self._queues.items():
+        for queue in self._queues.values():
             while not queue.empty():
                 item = queue.get_nowait()
                 if item is not None:
                     unattempted.append(item)
-            self._known[channel].clear()
         try:
             await self.ledger.release(unattempted, self.clock.now())
         except Exception as exc:  # database away: the leases lapse instead
             log.warning("could not release queued notifications",
                         error_type=type(exc).__name__)
+        else:
+            for doc in unattempted:
+                self._release_known(doc)
         for queue in self._queues.values():
             for _ in range(self.workers_per_channel):
                 queue.put_nowait(None)
@@ -274,6 +335,8 @@ class Deliverer:
             self.finished.clear()
             try:
                 await self.report()
+                await self.take_over()
+                await self.close_claims()
                 await self.sample_queue()
             except asyncio.CancelledError:
                 raise
@@ -288,7 +351,15 @@ class Deliverer:
             docs = await self.ledger.unreported(REPORT_BATCH)
             if not docs:
                 return reported
-            await self.publish_all([(outcome_event(d), self.topics.notifications) for d in docs])
+            events = []
+            for doc in docs:
+                try:
+                    events.append((outcome_event(doc), self.topics.notifications))
+                except ValueError as exc:  # never blocks the others: kept aside, with why
+                    log.error("outcome event cannot be built", notification_id=doc["_id"],
+                              error=str(exc)[:300])
+                    await self.ledger.mark_unreportable(doc["_id"], str(exc)[:500])
+            await self.publish_all(events)
             await self.ledger.mark_reported([d["_id"] for d in docs])
             reported += len(docs)
             if len(docs) < REPORT_BATCH:
@@ -314,8 +385,8 @@ class Deliverer:
                              done=lambda landed: self._recorded_sent(doc, now, landed))
         return True
 
-    def _recorded_sent(self, doc: dict[str, Any], now: datetime, landed: bool) -> None:
-        self._release_known(doc)
+    def _recorded_sent(self, doc: dict[str, Any], now: datetime, landed: bool | None) -> None:
+        self._release_known(doc, resolved=landed is not None)
         if not landed:
             return
         metrics.SENT.labels(doc["channel"], doc["template"]).inc()
@@ -332,9 +403,12 @@ class Deliverer:
                  channel=doc["channel"], template=doc["template"],
                  tracking_id=doc["tracking_id"], attempts=doc.get("attempts"))
 
-    def _release_known(self, doc: dict[str, Any]) -> None:
+    def _release_known(self, doc: dict[str, Any], *, resolved: bool = True) -> None:
+        """This worker is done with a claimed notification: `resolved` when its outcome,
+        retry or release was written (else its claim must lapse to be taken over)."""
         channel = doc["channel"]
         self._known[channel].discard(doc["_id"])
+        self._resolve(doc.get("claim"), doc["_id"], resolved=resolved)
         if self.ledger_backlog and self._queues[channel].qsize() < self.workers_per_channel:
             self.wake.set()
 
@@ -373,8 +447,8 @@ class Deliverer:
         attempts = int(doc.get("attempts", 1))
         now = self.clock.now()
         if should_give_up(attempts, self.settings.notify_max_attempts, kind):
-            def recorded(landed: bool) -> None:
-                self._release_known(doc)
+            def recorded(landed: bool | None) -> None:
+                self._release_known(doc, resolved=landed is not None)
                 if landed:
                     metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
 

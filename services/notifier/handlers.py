@@ -88,12 +88,13 @@ class Notifier:
                 documents += more
                 waited += caught
         documents = list({d["_id"]: d for d in documents}.values())  # one plan per id
-        claimed = self.deliverer.claim_on_insert(documents, self.clock.now())
+        claim = self.deliverer.claim_on_insert(documents, self.clock.now())
+        await self.ledger.open_claim(claim)
         new = set(await self.ledger.record(documents))
         await self.ledger.forget_deferred([e.event_id for e in waited])
         fresh = [d for d in documents if d["_id"] in new]
         self._count(fresh)
-        self.deliverer.hand_over([d for d in claimed if d["_id"] in new])
+        self.deliverer.hand_over(claim, new)
         if any(d["state"] == "pending" for d in fresh):
             self.deliverer.ledger_backlog = True  # more than the queues took:
             self.deliverer.wake.set()  # the fetcher gets them
@@ -168,11 +169,12 @@ class Notifier:
                     "title": title}
         if error is not None:
             document |= {"state": "failed", "last_error": error,
-                         "finished_at": self.clock.now(), "unreported": True}
+                         "finished_at": self.clock.now()}
+            del document["next_attempt_at"]
         return document
 
     def _skipped(self, event: Plannable, skipped: SkippedNotification) -> dict[str, Any]:
         return {**self._base(event, skipped.notification_id), "channel": None,
                 "template": skipped.template.value, "audience": skipped.audience,
                 "state": "skipped", "last_error": skipped.reason,
-                "finished_at": self.clock.now(), "unreported": True}
+                "finished_at": self.clock.now()}

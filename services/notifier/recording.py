@@ -30,7 +30,9 @@ from services.notifier.adapters.ledger import Finish, Ledger
 log = structlog.get_logger("notifier.recording")
 
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
-Done = Callable[[bool], None]  # called with True when the write landed
+# Called with True when the outcome landed, False when another outcome was recorded first
+# (a claim that had lapsed), None when it could not be written (the database stayed away).
+Done = Callable[[bool | None], None]
 MAX_BATCH = 500
 
 
@@ -45,6 +47,7 @@ class OutcomeRecorder:
     def __init__(self, *, ledger: Ledger, publish_all: PublishAll, topic: str,
                  event_of: Callable[[dict[str, Any]], BaseModel], retry_for: float,
                  on_unreported: Callable[[], None] = lambda: None,
+                 after_batch: Callable[[], Awaitable[None]] | None = None,
                  publish_timeout: float = 5.0) -> None:
         self.ledger = ledger
         self.publish_all = publish_all
@@ -53,6 +56,7 @@ class OutcomeRecorder:
         self.retry_for = retry_for
         self.publish_timeout = publish_timeout
         self.on_unreported = on_unreported  # wakes the reporter loop
+        self.after_batch = after_batch  # e.g. close the claims the batch resolved
         self._pending: list[_Outcome] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # nothing queued or being written
@@ -60,8 +64,7 @@ class OutcomeRecorder:
 
     def record(self, claimed: dict[str, Any], state: str, at: datetime,
                error: str | None = None, *, done: Done = lambda landed: None) -> None:
-        """Queue one outcome for the next batch; `done(landed)` follows the write (False
-        when the claim had passed to another worker, or the database stayed away)."""
+        """Queue one outcome for the next batch; `done(landed)` follows the write."""
         self._pending.append(_Outcome(Finish(claimed, state, at, error), done,
                                       time.monotonic() + self.retry_for))
         self._idle.clear()
@@ -95,13 +98,20 @@ class OutcomeRecorder:
                             log.error("could not record a delivery outcome",
                                       notification_id=outcome.finish.claimed["_id"],
                                       error_type=type(exc).__name__)
-                            _call(outcome.done, False)
+                            _call(outcome.done, None)
                     self._pending = kept + self._pending
                     await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
                     continue
                 failures = 0
                 for outcome in batch:
                     _call(outcome.done, outcome.finish.claimed["_id"] in landed)
+                if self.after_batch is not None:
+                    try:
+                        await self.after_batch()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # not this batch's concern: next time
+                        log.warning("after-batch step failed", error_type=type(exc).__name__)
             self._idle.set()
 
     async def _write(self, batch: list[Finish]) -> set[str]:
@@ -119,7 +129,7 @@ class OutcomeRecorder:
         return landed
 
 
-def _call(done: Done, landed: bool) -> None:
+def _call(done: Done, landed: bool | None) -> None:
     try:
         done(landed)
     except Exception:  # a metrics or logging slip must not stop the recorder

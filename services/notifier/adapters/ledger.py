@@ -1,10 +1,21 @@
 """The notification ledger: one document per notification, keyed by its deterministic id,
 so redelivery or restart can never plan the same notification twice.
 
-States: pending (due at `next_attempt_at`) -> sending (claimed until `lease_until`, with a
-claim token) -> sent | failed. A notification is claimed either by its insert (the planning
-instance hands it straight to its delivery queues) or by a by-id update that only matches
-while it is due or its claim has lapsed; an outcome is written only with the claim token.
+On the common path nothing is ever updated, only inserted (an update costs the embedded
+database several times an insert, and more with every index):
+
+- `notifications`: the planned notification, written once. States: pending (due at
+  `next_attempt_at`, the only indexed field) or sending (claimed by a batch `claim` token);
+  or finished at planning (skipped, or failed for a citizen-secret mismatch).
+- `notification_claims`: one document per claimed batch (its token, its ids and its
+  `lease_until`), inserted before the claim and deleted once every notification of the
+  batch is finished, due again, or given back. A batch whose lease lapsed (a dead instance)
+  is taken over by one instance (compare-and-set on the lease), which makes its unfinished
+  notifications due again.
+- `notification_outcomes`: the final state of a finished notification, one insert with the
+  notification's id. The first outcome recorded is the outcome; a second (a worker whose
+  lease lapsed while another took over) does not land.
+
 So several notifier instances never send one notification twice while a claim is alive.
 """
 
@@ -12,36 +23,67 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.clock import as_utc
 from shared.mongo import insert_first_wins
 
 COLLECTION = "notifications"
+OUTCOMES = "notification_outcomes"
+CLAIMS = "notification_claims"
 CONTACTS = "contacts"
 DEFERRED = "deferred_events"
-_STORED_PRECISION = timedelta(milliseconds=1)  # BSON dates keep milliseconds
+FINISHED = frozenset({"sent", "failed", "skipped"})
+TAKEOVER_LEASE = timedelta(seconds=60)  # a taker that dies midway leaves it to the next one
+# What an outcome keeps of its notification: enough to publish its event without a join.
+_OUTCOME_FIELDS = ("tracking_id", "source_event_id", "channel", "recipient_masked",
+                   "template", "attempts")
 
 INDEXES = {
     COLLECTION: [
-        # Each index makes every write dearer, and most documents are written twice (planned,
-        # finished). So the queues are sparse indexes on fields that exist only while a
-        # document is in that queue: `next_attempt_at` while pending, `lease_until` while
-        # claimed, `unreported` while its outcome event waits to be published.
+        # The queue of notifications due for an attempt: sparse, so only pending ones are
+        # in it (those claimed at insert, most of them, never are).
         IndexModel([("next_attempt_at", ASCENDING)], name="pending_due", sparse=True),
-        IndexModel([("lease_until", ASCENDING)], name="claimed_until", sparse=True),
-        # Only finished notifications whose outcome event is still to publish carry the
-        # `unreported` flag: the reporter's query reads those, not the whole backlog.
+    ],
+    OUTCOMES: [
+        # Only outcomes whose event is still to publish carry the `unreported` flag.
         IndexModel([("unreported", ASCENDING)], name="unreported", sparse=True),
     ],
+    CLAIMS: [IndexModel([("lease_until", ASCENDING)], name="lease_until")],
     CONTACTS: [],
     DEFERRED: [IndexModel([("tracking_id", ASCENDING)], name="tracking_id")],
 }
+
+
+@dataclass
+class Claim:
+    """A batch of notifications claimed under one token until `lease_until`."""
+
+    token: str
+    lease_until: datetime
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, now: datetime, lease: timedelta) -> Claim:
+        return cls(uuid.uuid4().hex, now + lease)
+
+    def record(self) -> dict[str, Any]:
+        return {"_id": self.token, "lease_until": self.lease_until,
+                "ids": [d["_id"] for d in self.documents]}
+
+
+def outcome_document(notification: dict[str, Any], state: str, at: datetime | None,
+                     error: str | None, *, reported: bool) -> dict[str, Any]:
+    document = {"_id": notification["_id"], "state": state, "finished_at": at,
+                "last_error": error,
+                **{k: notification[k] for k in _OUTCOME_FIELDS if k in notification}}
+    if not reported:
+        document["unreported"] = True
+    return document
 
 
 @dataclass(frozen=True)
@@ -57,119 +99,162 @@ class Finish:
         return {**self.claimed, "state": self.state, "finished_at": self.at,
                 "last_error": self.error}
 
-    def operation(self, reported: bool) -> UpdateOne:
-        return UpdateOne(
-            {"_id": self.claimed["_id"], "state": "sending", "claim": self.claimed.get("claim")},
-            {"$set": {"state": self.state, "finished_at": self.at, "last_error": self.error,
-                      **({} if reported else {"unreported": True})},
-             "$unset": {"lease_until": "", "claim": ""}})
+    def outcome(self, reported: bool) -> dict[str, Any]:
+        return outcome_document(self.claimed, self.state, self.at, self.error,
+                                reported=reported)
 
 
 class Ledger:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
+        self.outcomes = db[OUTCOMES]
+        self.claims = db[CLAIMS]
         self.contacts = db[CONTACTS]
         self.deferred = db[DEFERRED]
 
     async def record(self, documents: Sequence[dict[str, Any]]) -> list[str]:
-        """Insert planned notifications; returns the ids that were new."""
+        """Insert planned notifications; returns the ids that were new. Those finished at
+        planning get their (unreported) outcome too, also when only redelivery brings them
+        here again: a crash between the two inserts loses no outcome."""
         known = await insert_first_wins(self.collection, documents)
+        await insert_first_wins(self.outcomes, [
+            outcome_document(d, d["state"], d.get("finished_at"), d.get("last_error"),
+                             reported=False)
+            for d in documents if d.get("state") in FINISHED])
         return [d["_id"] for i, d in enumerate(documents) if i not in known]
 
+    async def open_claim(self, claim: Claim) -> None:
+        """Register a batch claim before its notifications are claimed (inserted as
+        `sending`, or updated by `claim_many`): a crash in between leaves a claim to take
+        over, never a notification claimed by nobody."""
+        if claim.documents:
+            await self.claims.insert_one(claim.record())
+
+    async def close_claims(self, tokens: Sequence[str]) -> None:
+        if tokens:
+            await self.claims.delete_many({"_id": {"$in": list(tokens)}})
+
     async def claim_many(self, notification_ids: Sequence[str], now: datetime,
-                         lease: timedelta) -> list[dict[str, Any]]:
+                         lease: timedelta) -> Claim:
         """Claim these ids for one attempt each (counted now, before sending) where they are
-        pending and due or their claim lapsed: one bulk write and one read. The batch
-        shares a claim token, which `finish_many`/`retry_later` check per document, so a
-        worker whose lease lapsed cannot overwrite the outcome of the one that took over."""
-        if not notification_ids:
-            return []
-        token = uuid.uuid4().hex
-        update = {"$set": {"state": "sending", "lease_until": now + lease, "claim": token},
-                  "$unset": {"next_attempt_at": ""}, "$inc": {"attempts": 1}}
+        still pending and due: one claim insert, one bulk write and one read."""
+        claim = Claim.new(now, lease)
         ids = list(notification_ids)
-        # One bulk of single-document updates (pending and due, or a lapsed claim): on the
-        # embedded database a by-`_id` update costs a quarter of an `$in` update_many's.
+        if not ids:
+            return claim
+        await self.claims.insert_one({"_id": claim.token, "lease_until": claim.lease_until,
+                                      "ids": ids})
+        # One bulk of single-document updates: on the embedded database a by-`_id` update
+        # costs a quarter of an `$in` update_many's.
         await self.collection.bulk_write(
-            [UpdateOne({"_id": nid, **condition}, update) for nid in ids
-             for condition in ({"next_attempt_at": {"$lte": now}},
-                               {"lease_until": {"$lte": now}})], ordered=False)
-        return [doc async for doc in self.collection.find({"_id": {"$in": ids},
-                                                           "claim": token})]
+            [UpdateOne({"_id": nid, "next_attempt_at": {"$lte": now}},
+                       {"$set": {"state": "sending", "claim": claim.token},
+                        "$unset": {"next_attempt_at": ""}, "$inc": {"attempts": 1}})
+             for nid in ids], ordered=False)
+        claim.documents = [doc async for doc in self.collection.find(
+            {"_id": {"$in": ids}, "claim": claim.token})]
+        if not claim.documents:
+            await self.close_claims([claim.token])
+        return claim
+
+    async def take_over_lapsed(self, now: datetime, limit: int = 50) -> int:
+        """Claims whose lease lapsed (their instance died or hung): one instance takes each
+        over (compare-and-set on the lease), makes what it left unfinished due now, and
+        deletes the claim. Returns how many notifications became due again."""
+        due_again = 0
+        async for claim in self.claims.find({"lease_until": {"$lte": now}}).sort(
+                "lease_until", ASCENDING).limit(limit):
+            taken = await self.claims.update_one(
+                {"_id": claim["_id"], "lease_until": claim["lease_until"]},
+                {"$set": {"lease_until": now + TAKEOVER_LEASE}})
+            if taken.modified_count != 1:
+                continue  # another instance took it
+            ids = list(claim["ids"])
+            finished = {d["_id"] async for d in self.outcomes.find({"_id": {"$in": ids}},
+                                                                   {"_id": 1})}
+            unfinished = [nid for nid in ids if nid not in finished]
+            if unfinished:
+                result = await self.collection.bulk_write([UpdateOne(
+                    {"_id": nid, "claim": claim["_id"]},
+                    {"$set": {"state": "pending", "next_attempt_at": now},
+                     "$unset": {"claim": ""}}) for nid in unfinished], ordered=False)
+                due_again += result.modified_count
+            await self.close_claims([claim["_id"]])
+        return due_again
 
     async def release(self, claimed: Sequence[dict[str, Any]], now: datetime) -> None:
         """Give back claims never attempted (queued at shutdown, or too long): due at once."""
         if claimed:
             await self.collection.bulk_write([UpdateOne(
-                {"_id": doc["_id"], "state": "sending", "claim": doc.get("claim")},
+                {"_id": doc["_id"], "claim": doc.get("claim")},
                 {"$set": {"state": "pending", "next_attempt_at": now},
-                 "$unset": {"lease_until": "", "claim": ""},
-                 "$inc": {"attempts": -1}}) for doc in claimed], ordered=False)
+                 "$unset": {"claim": ""}, "$inc": {"attempts": -1}}) for doc in claimed],
+                ordered=False)
 
     async def due_ids(self, now: datetime, limit: int, *, channel: str | None = None,
                       exclude: Sequence[str] = ()) -> list[str]:
-        """Ids worth claiming: pending and due, or stuck in a lapsed claim (a crash).
-        `channel` keeps one channel's backlog from hiding another's; `exclude` skips the
-        ids this worker already holds (filtered here, not with a `$nin` of hundreds of ids,
-        which costs the database a comparison per candidate; held ids rarely match at all:
-        they are claimed, with a lease in the future). Two index-backed queries rather than one
-        `$or`, which a database may answer with a collection scan."""
+        """Ids worth claiming: pending and due (retries, what did not fit the queues at
+        planning, what a lapsed claim left). `channel` keeps one channel's backlog from
+        hiding another's; `exclude` skips the ids this worker already holds (filtered here,
+        not with a `$nin` of hundreds of ids, which costs the database a comparison per
+        candidate)."""
         extra: dict[str, Any] = {}
         if channel is not None:
             extra["channel"] = channel
         held = set(exclude)
-        lapsed = [doc["_id"] async for doc in self.collection.find(
-            {"lease_until": {"$lte": now}, **extra}, {"_id": 1}
-        ).sort("lease_until", ASCENDING).limit(limit) if doc["_id"] not in held]
-        if len(lapsed) >= limit:
-            return lapsed
-        due = [doc["_id"] async for doc in self.collection.find(
+        return [doc["_id"] async for doc in self.collection.find(
             {"next_attempt_at": {"$lte": now}, **extra}, {"_id": 1}
-        ).sort("next_attempt_at", ASCENDING).limit(limit - len(lapsed))
-            if doc["_id"] not in held]
-        return lapsed + due
+        ).sort("next_attempt_at", ASCENDING).limit(limit) if doc["_id"] not in held]
 
     async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> set[str]:
-        """Write the final states in one bulk write, each only while its claim holds (a claim
-        that passed to another worker meanwhile does not match); returns the ids whose write
-        landed. Unreported outcomes are flagged for the reporter loop."""
+        """Write the outcomes in one multi-document insert; returns the ids whose outcome
+        landed (the first one recorded for a notification wins). Unreported outcomes are
+        flagged for the reporter loop."""
         if not finishes:
             return set()
-        result = await self.collection.bulk_write(
-            [f.operation(reported) for f in finishes], ordered=False)
-        by_id = {f.claimed["_id"]: f for f in finishes}
-        if result.matched_count == len(finishes):
-            return set(by_id)
-        landed: set[str] = set()  # rare: find out which (our write left our state and moment)
-        async for doc in self.collection.find({"_id": {"$in": list(by_id)}}):
-            mine = by_id[doc["_id"]]
-            finished_at = as_utc(doc.get("finished_at"))
-            if doc.get("state") == mine.state and "claim" not in doc and \
-                    finished_at is not None and abs(finished_at - mine.at) < _STORED_PRECISION:
-                landed.add(doc["_id"])
-        return landed
+        known = await insert_first_wins(self.outcomes, [f.outcome(reported) for f in finishes])
+        return {f.claimed["_id"] for i, f in enumerate(finishes) if i not in known}
 
     async def retry_later(self, claimed: dict[str, Any], at: datetime, error: str) -> bool:
         result = await self.collection.update_one(
-            {"_id": claimed["_id"], "state": "sending", "claim": claimed.get("claim")},
+            {"_id": claimed["_id"], "claim": claimed.get("claim")},
             {"$set": {"state": "pending", "next_attempt_at": at, "last_error": error},
-             "$unset": {"lease_until": "", "claim": ""}})
+             "$unset": {"claim": ""}})
         return result.matched_count == 1
 
     async def mark_reported(self, notification_ids: Sequence[str]) -> None:
         if notification_ids:
-            await self.collection.update_many({"_id": {"$in": list(notification_ids)}},
-                                              {"$unset": {"unreported": ""}})
+            await self.outcomes.update_many({"_id": {"$in": list(notification_ids)}},
+                                            {"$unset": {"unreported": ""}})
+
+    async def mark_unreportable(self, notification_id: str, error: str) -> None:
+        """An outcome whose event cannot be built: kept, with why, out of the queue."""
+        await self.outcomes.update_one({"_id": notification_id},
+                                       {"$unset": {"unreported": ""},
+                                        "$set": {"report_error": error}})
 
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
-        cursor = self.collection.find({"unreported": True}).limit(limit)
+        cursor = self.outcomes.find({"unreported": True}).limit(limit)
         return [doc async for doc in cursor]
 
+    async def states(self, notification_ids: Sequence[str]) -> dict[str, str]:
+        """Each notification's current state: its outcome's, else its own."""
+        ids = list(notification_ids)
+        states = {d["_id"]: d["state"] async for d in self.collection.find(
+            {"_id": {"$in": ids}}, {"state": 1})}
+        states |= {d["_id"]: d["state"] async for d in self.outcomes.find(
+            {"_id": {"$in": ids}}, {"state": 1})}
+        return states
+
     async def pending_count(self) -> int:
-        """Notifications not finished yet: the retry queue (first attempts included)."""
-        since_ever = {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}  # reads the sparse indexes
-        return (await self.collection.count_documents({"next_attempt_at": since_ever})
-                + await self.collection.count_documents({"lease_until": since_ever}))
+        """Notifications not finished yet: due or waiting for a retry, plus those in live
+        claims (a claim's finished ones count until the claim closes, moments later)."""
+        since_ever = {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}  # reads the sparse index
+        pending = await self.collection.count_documents({"next_attempt_at": since_ever})
+        pipeline: list[dict[str, Any]] = [
+            {"$group": {"_id": None, "n": {"$sum": {"$size": "$ids"}}}}]
+        claimed = [row["n"] async for row in await self.claims.aggregate(pipeline)]
+        return pending + (claimed[0] if claimed else 0)
 
     # -- reporter contacts (from complaint.received; needed for every later event) ---------
     async def save_contacts(self, contacts: Sequence[dict[str, Any]]) -> None:

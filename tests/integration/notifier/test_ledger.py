@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.notifier.adapters.ledger import INDEXES, Finish, Ledger
+from services.notifier.adapters.ledger import INDEXES, Claim, Finish, Ledger
 from services.notifier.handlers import Notifier
 from shared.citizen_secret import derive_citizen_secret
 from shared.clock import SystemClock
@@ -54,8 +54,9 @@ class GatedLedger(Ledger):
 def notifier_on(ledger: Ledger, key: bytes = DEFAULT_SECRET_KEY) -> Notifier:
     # A deliverer that takes nothing over at insert: what is planned stays pending.
     deliverer = SimpleNamespace(wake=asyncio.Event(), finished=asyncio.Event(),
-                                claim_on_insert=lambda documents, now: [],
-                                hand_over=lambda claimed: None)
+                                claim_on_insert=lambda documents, now: Claim.new(
+                                    now, timedelta(seconds=60)),
+                                hand_over=lambda claim, new: None)
     return Notifier(ledger=ledger, deliverer=deliverer,  # type: ignore[arg-type]
                     clock=SystemClock(), agencies={}, sms_enabled=False,
                     secret_for=partial(derive_citizen_secret, key))
@@ -102,29 +103,56 @@ async def test_redelivered_batch_plans_nothing_new(db) -> None:
     assert "reporter" not in first["acknowledgement"]["event"]
 
 
-async def test_a_lapsed_claim_cannot_overwrite_the_new_owner(db) -> None:
+async def test_a_lapsed_claim_is_taken_over_once_and_the_first_outcome_wins(db) -> None:
     ledger = Ledger(db)
     complaint = Complaint(email="klaim@example.id")
     await notifier_on(ledger).handle(records(complaint.received()))
     (nid,) = [d["_id"] async for d in ledger.collection.find({}, {"_id": 1})]
     now = datetime.now(UTC)
-    (first,) = await ledger.claim_many([nid], now, timedelta(seconds=1))
-    assert first is not None and await ledger.claim_many([nid], now, timedelta(seconds=1)) == []
+    first = await ledger.claim_many([nid], now, timedelta(seconds=1))
+    assert [d["_id"] for d in first.documents] == [nid]
+    assert (await ledger.claim_many([nid], now, timedelta(seconds=1))).documents == []
     later = now + timedelta(seconds=2)
+    assert await ledger.due_ids(later, 10, channel="email") == []  # claimed, not pending
+    takers = await asyncio.gather(*(Ledger(db).take_over_lapsed(later) for _ in range(3)))
+    assert sorted(takers) == [0, 0, 1]  # one instance took the lapsed claim over
+    assert await ledger.claims.count_documents({}) == 0
     assert await ledger.due_ids(later, 10, channel="email") == [nid]
     assert await ledger.due_ids(later, 10, channel="sms") == []
     assert await ledger.due_ids(later, 10, channel="email", exclude=[nid]) == []
-    (second,) = await ledger.claim_many([nid], later, timedelta(seconds=60))
-    assert second is not None and second["attempts"] == 2
-    late = Finish(first, "failed", later, "late")  # the old owner: ignored
-    assert not await ledger.finish_many([late], reported=False)
-    assert await ledger.finish_many([Finish(second, "sent", later)], reported=False) == {nid}
-    doc = await ledger.collection.find_one({"_id": nid})
-    assert doc is not None and (doc["state"], doc["attempts"]) == ("sent", 2)
+    second = await ledger.claim_many([nid], later, timedelta(seconds=60))
+    (doc,) = second.documents
+    assert doc["attempts"] == 2
+    assert await ledger.finish_many([Finish(doc, "sent", later)], reported=False) == {nid}
+    late = Finish(first.documents[0], "failed", later, "late")  # the old owner: too late
+    assert await ledger.finish_many([late], reported=False) == set()
+    assert await ledger.states([nid]) == {nid: "sent"}
+    assert await ledger.pending_count() == 1  # counted until its claim closes
+    await ledger.close_claims([second.token])
     assert await ledger.pending_count() == 0
-    assert [d["_id"] for d in await ledger.unreported(10)] == [nid]
+    (outcome,) = await ledger.unreported(10)
+    assert (outcome["_id"], outcome["attempts"], outcome["template"]) == (
+        nid, 2, "acknowledgement")
     await ledger.mark_reported([nid])
     assert await ledger.unreported(10) == []
+
+
+async def test_a_dead_instances_hand_over_is_taken_over_except_what_it_finished(db) -> None:
+    ledger = Ledger(db)
+    now = datetime.now(UTC)
+    claim = Claim.new(now, timedelta(seconds=60))
+    claim.documents = [{"_id": f"h-{i}", "state": "sending", "claim": claim.token,
+                        "channel": "email", "tracking_id": "T", "attempts": 1}
+                       for i in range(3)]
+    await ledger.open_claim(claim)
+    await ledger.record(claim.documents[:2])  # died before h-2 was even inserted
+    assert await ledger.finish_many([Finish(claim.documents[0], "sent", now)],
+                                    reported=True) == {"h-0"}
+    assert await ledger.take_over_lapsed(now + timedelta(seconds=59)) == 0  # still alive
+    assert await ledger.take_over_lapsed(now + timedelta(seconds=61)) == 1
+    assert await ledger.states(["h-0", "h-1", "h-2"]) == {"h-0": "sent", "h-1": "pending"}
+    assert await ledger.claims.count_documents({}) == 0
+    assert await ledger.unreported(10) == []  # h-0's event was published with its write
 
 
 async def test_acknowledgement_fails_visibly_when_the_secret_key_differs(db) -> None:
@@ -135,22 +163,24 @@ async def test_acknowledgement_fails_visibly_when_the_secret_key_differs(db) -> 
     planned = await templates(ledger, complaint.tracking_id)
     assert planned["acknowledgement"]["state"] == "failed"
     assert planned["acknowledgement"]["last_error"] == "citizen_secret_mismatch"
+    assert "next_attempt_at" not in planned["acknowledgement"]  # never due for sending
     assert planned["assigned"]["state"] == "pending"
+    (outcome,) = await ledger.unreported(10)  # its event is still to publish
+    assert (outcome["_id"], outcome["state"]) == (planned["acknowledgement"]["_id"], "failed")
 
 
-async def test_a_batch_of_finishes_lands_only_where_the_claim_still_holds(db) -> None:
+async def test_a_claim_taken_over_leaves_its_finished_notifications_alone(db) -> None:
     ledger = Ledger(db)
     now = datetime.now(UTC)
     await ledger.record([{"_id": f"batch-{i}", "state": "pending", "channel": "email",
                           "tracking_id": "T", "next_attempt_at": now} for i in range(2)])
-    claimed = await ledger.claim_many(["batch-0", "batch-1"], now, timedelta(seconds=60))
-    assert sorted(d["_id"] for d in claimed) == ["batch-0", "batch-1"]
-    later = now + timedelta(seconds=61)  # batch-1's claim lapsed: another worker took it
-    assert [d["_id"] for d in await ledger.claim_many(["batch-1"], later,
-                                                      timedelta(seconds=60))] == ["batch-1"]
-    landed = await ledger.finish_many([Finish(d, "sent", later) for d in claimed],
-                                      reported=True)
-    assert landed == {"batch-0"}
-    stored = {d["_id"]: d async for d in ledger.collection.find({"tracking_id": "T"})}
-    assert stored["batch-0"]["state"] == "sent" and "unreported" not in stored["batch-0"]
-    assert stored["batch-1"]["state"] == "sending"  # the new holder's claim is untouched
+    claim = await ledger.claim_many(["batch-0", "batch-1"], now, timedelta(seconds=60))
+    assert sorted(d["_id"] for d in claim.documents) == ["batch-0", "batch-1"]
+    finished = [d for d in claim.documents if d["_id"] == "batch-0"]
+    assert await ledger.finish_many([Finish(d, "sent", now) for d in finished],
+                                    reported=True) == {"batch-0"}
+    later = now + timedelta(seconds=61)  # the claim lapsed with batch-1 unfinished
+    assert await ledger.take_over_lapsed(later) == 1
+    assert await ledger.states(["batch-0", "batch-1"]) == {"batch-0": "sent",
+                                                            "batch-1": "pending"}
+    assert await ledger.due_ids(later, 10) == ["batch-1"]

@@ -1,6 +1,7 @@
 """New notifications handed straight to the delivery queues: claimed at insert, as many as
-the queues take; the rest stay pending for the fetcher; a claim queued too long is given
-back rather than sent late."""
+the queues take, under one batch claim; the rest stay pending for the fetcher; a claim
+queued too long is given back rather than sent late; a batch claim closes once every
+notification in it is resolved, and stays to lapse if one is not."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 class ReleasingLedger:
     def __init__(self) -> None:
         self.released: list[str] = []
+        self.closed: list[str] = []
 
     async def release(self, claimed: Any, now: Any = None) -> None:
         self.released += [doc["_id"] for doc in claimed]
+
+    async def close_claims(self, tokens: Any) -> None:
+        self.closed += tokens
 
 
 def deliverer(workers: int = 1, ledger: Any = None) -> Deliverer:
@@ -42,32 +47,88 @@ def test_new_pending_notifications_are_claimed_up_to_the_queue_depth_per_channel
     depth = HANDOFF_DEPTH_PER_WORKER
     documents = [pending(f"e{i}") for i in range(depth + 3)] + [pending("s1", "sms")]
     documents.append({"_id": "k1", "channel": None, "state": "skipped"})
-    claimed = d.claim_on_insert(documents, NOW)
-    assert [doc["_id"] for doc in claimed] == [f"e{i}" for i in range(depth)] + ["s1"]
-    first = claimed[0]
+    claim = d.claim_on_insert(documents, NOW)
+    assert [doc["_id"] for doc in claim.documents] == [f"e{i}" for i in range(depth)] + ["s1"]
+    first = claim.documents[0]
     assert first["state"] == "sending" and first["attempts"] == 1
-    assert first["lease_until"] == NOW + d.lease and "next_attempt_at" not in first
-    assert len({doc["claim"] for doc in claimed}) == 1  # one token for the batch
+    assert "next_attempt_at" not in first and "lease_until" not in first  # nothing indexed
+    assert claim.lease_until == NOW + d.lease
+    assert {doc["claim"] for doc in claim.documents} == {claim.token}  # one for the batch
+    assert claim.record() == {"_id": claim.token, "lease_until": NOW + d.lease,
+                              "ids": [doc["_id"] for doc in claim.documents]}
     left = [doc for doc in documents if doc["state"] == "pending"]
     assert [doc["_id"] for doc in left] == [f"e{depth + i}" for i in range(3)]  # the fetcher's
 
 
 def test_handed_over_notifications_count_against_the_room_of_the_next_batch() -> None:
     d = deliverer(workers=1)
-    d.hand_over(d.claim_on_insert([pending(f"e{i}") for i in range(5)], NOW))
+    claim = d.claim_on_insert([pending(f"e{i}") for i in range(5)], NOW)
+    d.hand_over(claim, {doc["_id"] for doc in claim.documents})
     again = d.claim_on_insert([pending(f"f{i}") for i in range(HANDOFF_DEPTH_PER_WORKER)], NOW)
-    assert len(again) == HANDOFF_DEPTH_PER_WORKER - 5
+    assert len(again.documents) == HANDOFF_DEPTH_PER_WORKER - 5
 
 
 async def test_a_claim_queued_past_half_its_lease_is_given_back_not_sent() -> None:
     ledger = ReleasingLedger()
     d = deliverer(workers=1, ledger=ledger)
-    fresh, stale = pending("fresh"), pending("stale")
-    d.claim_on_insert([fresh, stale], NOW)
-    assert not d._claim_ageing(fresh)
-    stale["lease_until"] = NOW + d.lease / 2 - timedelta(seconds=1)  # waited too long
-    d.hand_over([stale])
+    claim = d.claim_on_insert([pending("stale")], NOW)
+    d.hand_over(claim, {"stale"})
+    assert not d._claim_ageing(claim.documents[0])
+    d.clock.advance(d.lease / 2 + timedelta(seconds=1))  # waited in the queue too long
     d._queues["email"].put_nowait(None)  # then stop the worker
     await d._work("email")
     assert ledger.released == ["stale"]  # due again for the fetcher, never sent late
     assert "stale" not in d._known["email"] and d.ledger_backlog
+    await d.close_claims()
+    assert ledger.closed == [claim.token]  # its only notification is resolved: closed
+
+
+def test_a_batch_claim_closes_when_all_are_resolved_and_never_with_one_unresolved() -> None:
+    d = deliverer(workers=1)
+    whole = d.claim_on_insert([pending("a1"), pending("a2")], NOW)
+    d.hand_over(whole, {"a1", "a2"})
+    broken = d.claim_on_insert([pending("b1"), pending("b2")], NOW)
+    d.hand_over(broken, {"b1", "b2"})
+    redelivered = d.claim_on_insert([pending("c1")], NOW)
+    d.hand_over(redelivered, set())  # its insert was not new: nothing of it is held
+    d._release_known(whole.documents[0])
+    assert whole.token not in d._closable  # a2 is still out
+    d._release_known(broken.documents[0], resolved=False)  # the database went away
+    d._release_known(broken.documents[1])
+    d._release_known(whole.documents[1])
+    assert d._closable == [redelivered.token, whole.token]  # the broken one lapses instead
+    assert d._held == {}
+
+
+class ReportingLedger:
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs = docs
+        self.reported: list[str] = []
+        self.unreportable: dict[str, str] = {}
+
+    async def unreported(self, limit: int) -> list[dict[str, Any]]:
+        return [d for d in self.docs if d["_id"] not in self.reported][:limit]
+
+    async def mark_reported(self, ids: Any) -> None:
+        self.reported += ids
+
+    async def mark_unreportable(self, nid: str, error: str) -> None:
+        self.unreportable[nid] = error
+
+
+async def test_an_outcome_whose_event_cannot_be_built_never_blocks_the_others() -> None:
+    good = {"_id": "n1", "state": "skipped", "finished_at": NOW, "tracking_id": "T",
+            "source_event_id": "e1", "channel": None, "template": "assigned",
+            "last_error": "no_contact"}
+    bad = {**good, "_id": "n0", "recipient_masked": None}  # not a string: invalid
+    ledger = ReportingLedger([bad, good])
+    published: list[Any] = []
+
+    async def publish_all(items: Any) -> None:
+        published.extend(event for event, _ in items)
+
+    d = deliverer(ledger=ledger)
+    d.publish_all = publish_all
+    assert await d.report() == 2
+    assert [e.notification_id for e in published] == ["n1"]
+    assert list(ledger.unreportable) == ["n0"] and ledger.reported == ["n0", "n1"]

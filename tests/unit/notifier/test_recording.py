@@ -106,10 +106,29 @@ async def test_while_the_database_is_away_the_batch_is_retried() -> None:
 async def test_an_outcome_not_written_within_its_retry_time_is_given_up() -> None:
     ledger, broker = FakeLedger(failures=1), Broker()
     rec = recorder(ledger, broker, retry_for=0.0)
-    landed: list[bool] = []
+    landed: list[bool | None] = []
     rec.record({"_id": "n1"}, "sent", AT, done=landed.append)
     await run_until_idle(rec)
-    assert landed == [False] and ledger.writes == []
+    assert landed == [None] and ledger.writes == []  # None: unwritten, not superseded
+
+
+async def test_the_after_batch_step_runs_after_each_written_batch_and_may_fail() -> None:
+    ledger, broker = FakeLedger(), Broker()
+    steps: list[int] = []
+
+    async def after_batch() -> None:
+        steps.append(len(ledger.writes))
+        raise ConnectionError("database away")  # logged; the recorder goes on
+
+    rec = OutcomeRecorder(
+        ledger=ledger, publish_all=broker.publish_all, topic="t",  # type: ignore[arg-type]
+        event_of=lambda doc: Event(notification_id=doc["_id"], state=doc["state"]),
+        retry_for=30.0, after_batch=after_batch)
+    rec.record({"_id": "n1"}, "sent", AT)
+    await run_until_idle(rec)
+    rec.record({"_id": "n2"}, "sent", AT)
+    await run_until_idle(rec)
+    assert steps == [1, 2]
 
 
 async def test_a_failing_callback_does_not_stop_the_recorder() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -40,6 +40,25 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]],
 
 
 DUPLICATE_KEY = 11000
+# An `$in` costs the embedded database more per value the longer its list (measured: 0.07
+# ms per id at 50, 0.16 at 200, 0.9 at 1,500), so long lists go in chunks of this size.
+IN_CHUNK = 64
+T = TypeVar("T")
+
+
+def in_chunks(values: Sequence[T], size: int = IN_CHUNK) -> list[list[T]]:
+    return [list(values[i:i + size]) for i in range(0, len(values), size)]
+
+
+async def find_in(collection: AsyncCollection[dict[str, Any]], field: str,
+                  values: Sequence[Any], extra: Mapping[str, Any] | None = None,
+                  projection: Mapping[str, Any] | None = None
+                  ) -> AsyncIterator[dict[str, Any]]:
+    """The documents whose `field` is one of `values` (and that match `extra`): one query
+    per `IN_CHUNK` values."""
+    for chunk in in_chunks(list(values)):
+        async for doc in collection.find({field: {"$in": chunk}, **(extra or {})}, projection):
+            yield doc
 
 
 def duplicates_in(exc: BulkWriteError) -> dict[int, dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.mongo import insert_first_wins
+from shared.mongo import find_in, insert_first_wins
 
 COLLECTION = "complaints"
 
@@ -66,8 +66,8 @@ class ComplaintStore:
     async def find_by_submission_keys(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not keys:
             return {}
-        cursor = self.collection.find({"submission_key": {"$in": list(keys)}},
-                                      {"submission_key": 1, "event": 1})
+        cursor = find_in(self.collection, "submission_key", keys,
+                         projection={"submission_key": 1, "event": 1})
         return {doc["submission_key"]: doc async for doc in cursor}
 
     async def recent_by_contacts(self, contact_keys: Sequence[str], since: datetime
@@ -76,10 +76,13 @@ class ComplaintStore:
         any of these contacts."""
         if not contact_keys:
             return []
-        cursor = self.collection.find(
-            {"contact_keys": {"$in": list(contact_keys)}, "received_at": {"$gte": since}},
-            {"_id": 0, "submission_key": 1, "contact_keys": 1})
-        return [(doc["submission_key"], doc.get("contact_keys") or []) async for doc in cursor]
+        cursor = find_in(self.collection, "contact_keys", contact_keys,
+                         {"received_at": {"$gte": since}},
+                         {"_id": 0, "submission_key": 1, "contact_keys": 1})
+        found = {}  # a complaint with several of these contacts comes once per chunk
+        async for doc in cursor:
+            found[doc["submission_key"]] = doc.get("contact_keys") or []
+        return list(found.items())
 
     async def set_possible_duplicate(self, tracking_id: str, duplicate_of: str | None) -> None:
         """Repoint a stored complaint (before its event is published): its root's tracking

@@ -30,7 +30,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.mongo import insert_first_wins
+from shared.mongo import find_in, in_chunks, insert_first_wins
 
 COLLECTION = "notifications"
 OUTCOMES = "notification_outcomes"
@@ -132,7 +132,8 @@ class Ledger:
 
     async def close_claims(self, tokens: Sequence[str]) -> None:
         if tokens:
-            await self.claims.delete_many({"_id": {"$in": list(tokens)}})
+            for chunk in in_chunks(list(tokens)):
+                await self.claims.delete_many({"_id": {"$in": chunk}})
 
     async def claim_many(self, notification_ids: Sequence[str], now: datetime,
                          lease: timedelta) -> Claim:
@@ -151,8 +152,8 @@ class Ledger:
                        {"$set": {"state": "sending", "claim": claim.token},
                         "$unset": {"next_attempt_at": ""}, "$inc": {"attempts": 1}})
              for nid in ids], ordered=False)
-        claim.documents = [doc async for doc in self.collection.find(
-            {"_id": {"$in": ids}, "claim": claim.token})]
+        claim.documents = [doc async for doc in find_in(self.collection, "_id", ids,
+                                                        {"claim": claim.token})]
         if not claim.documents:
             await self.close_claims([claim.token])
         return claim
@@ -170,8 +171,8 @@ class Ledger:
             if taken.modified_count != 1:
                 continue  # another instance took it
             ids = list(claim["ids"])
-            finished = {d["_id"] async for d in self.outcomes.find({"_id": {"$in": ids}},
-                                                                   {"_id": 1})}
+            finished = {d["_id"] async for d in find_in(self.outcomes, "_id", ids,
+                                                        projection={"_id": 1})}
             unfinished = [nid for nid in ids if nid not in finished]
             if unfinished:
                 result = await self.collection.bulk_write([UpdateOne(
@@ -224,8 +225,9 @@ class Ledger:
 
     async def mark_reported(self, notification_ids: Sequence[str]) -> None:
         if notification_ids:
-            await self.outcomes.update_many({"_id": {"$in": list(notification_ids)}},
-                                            {"$unset": {"unreported": ""}})
+            for chunk in in_chunks(list(notification_ids)):
+                await self.outcomes.update_many({"_id": {"$in": chunk}},
+                                                {"$unset": {"unreported": ""}})
 
     async def mark_unreportable(self, notification_id: str, error: str) -> None:
         """An outcome whose event cannot be built: kept, with why, out of the queue."""
@@ -240,10 +242,10 @@ class Ledger:
     async def states(self, notification_ids: Sequence[str]) -> dict[str, str]:
         """Each notification's current state: its outcome's, else its own."""
         ids = list(notification_ids)
-        states = {d["_id"]: d["state"] async for d in self.collection.find(
-            {"_id": {"$in": ids}}, {"state": 1})}
-        states |= {d["_id"]: d["state"] async for d in self.outcomes.find(
-            {"_id": {"$in": ids}}, {"state": 1})}
+        states = {d["_id"]: d["state"] async for d in find_in(
+            self.collection, "_id", ids, projection={"state": 1})}
+        states |= {d["_id"]: d["state"] async for d in find_in(
+            self.outcomes, "_id", ids, projection={"state": 1})}
         return states
 
     async def pending_count(self) -> int:
@@ -263,8 +265,7 @@ class Ledger:
         await insert_first_wins(self.contacts, contacts)
 
     async def contacts_for(self, tracking_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        cursor = self.contacts.find({"_id": {"$in": list(tracking_ids)}})
-        return {doc["_id"]: doc async for doc in cursor}
+        return {doc["_id"]: doc async for doc in find_in(self.contacts, "_id", tracking_ids)}
 
     # -- events that arrived before their complaint ---------------------------------------
     async def defer(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
@@ -279,9 +280,10 @@ class Ledger:
             return []
         from shared.contract.events import EVENT_TYPES
 
-        docs = [d async for d in self.deferred.find({"tracking_id": {"$in": list(tracking_ids)}})]
+        docs = [d async for d in find_in(self.deferred, "tracking_id", tracking_ids)]
         return [EVENT_TYPES[d["event"]["event_type"]].model_validate(d["event"]) for d in docs]
 
     async def forget_deferred(self, event_ids: Sequence[str]) -> None:
         if event_ids:
-            await self.deferred.delete_many({"_id": {"$in": list(event_ids)}})
+            for chunk in in_chunks(list(event_ids)):
+                await self.deferred.delete_many({"_id": {"$in": chunk}})

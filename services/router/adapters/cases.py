@@ -23,7 +23,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contract import OPEN_STATUSES
-from shared.mongo import insert_first_wins
+from shared.mongo import find_in, insert_first_wins
 
 COLLECTION = "cases"
 REJECTIONS = "action_rejections"
@@ -48,7 +48,7 @@ class CaseStore:
         return await self.collection.find_one({"_id": tracking_id})
 
     async def get_many(self, tracking_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        cursor = self.collection.find({"_id": {"$in": list(tracking_ids)}})
+        cursor = find_in(self.collection, "_id", tracking_ids)
         return {doc["_id"]: doc async for doc in cursor}
 
     async def insert_new(self, documents: Sequence[dict[str, Any]]) -> set[str]:
@@ -77,7 +77,7 @@ class CaseStore:
         if not with_outbox:
             return []
         keys = [self.outbox_key(d) for d in with_outbox]
-        marked = {doc["_id"] async for doc in self.published.find({"_id": {"$in": keys}})}
+        marked = {doc["_id"] async for doc in find_in(self.published, "_id", keys)}
         return [d for d, key in zip(with_outbox, keys, strict=True) if key not in marked]
 
     async def count_open_by_status(self) -> dict[str, int]:
@@ -107,7 +107,7 @@ class CaseStore:
         if not keys:
             return {}
         ids = [self.rejection_key(t, a) for t, a in keys]
-        cursor = self.rejections.find({"_id": {"$in": ids}})
+        cursor = find_in(self.rejections, "_id", ids)
         return {(doc["tracking_id"], doc["action_id"]): doc["event"] async for doc in cursor}
 
     async def remember_rejection(self, tracking_id: str, action_id: str,

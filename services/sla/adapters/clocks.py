@@ -31,7 +31,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.sla.domain import Stage
-from shared.mongo import duplicates_in, insert_first_wins
+from shared.mongo import duplicates_in, find_in, insert_first_wins
 
 COLLECTION = "sla_clocks"
 LEDGER = "sla_emissions"
@@ -64,12 +64,12 @@ class ClockStore:
     async def for_cases(self, tracking_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {tid: [] for tid in tracking_ids}
         ids = [clock_id for tid in tracking_ids for clock_id in clock_ids(tid)]
-        async for doc in self.collection.find({"_id": {"$in": ids}}):
+        async for doc in find_in(self.collection, "_id", ids):
             found[doc["tracking_id"]].append(doc)
         return found
 
     async def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
-        return [doc async for doc in self.collection.find({"_id": {"$in": list(ids)}})]
+        return [doc async for doc in find_in(self.collection, "_id", list(ids))]
 
     async def due(self, now: datetime, batch: int) -> AsyncGenerator[list[dict[str, Any]]]:
         """The clocks due by `now`, oldest first, `batch` at a time from one cursor (the
@@ -113,7 +113,7 @@ class ClockStore:
         return {entries[index]["_id"] for index in taken}
 
     async def claims(self, ids: Iterable[str]) -> list[dict[str, Any]]:
-        return [doc async for doc in self.ledger.find({"_id": {"$in": list(ids)}})]
+        return [doc async for doc in find_in(self.ledger, "_id", list(ids))]
 
     async def take_over(self, entry: dict[str, Any], now: datetime, lease_until: datetime
                         ) -> bool:

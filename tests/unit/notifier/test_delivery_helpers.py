@@ -78,7 +78,7 @@ def test_email_keeps_its_headers_and_both_parts() -> None:
                           subject="[LAPOR!] Laporan Anda telah diterima - 7KQ2-M9XD-4",
                           text="Halo", html="<p>Halo</p>", message_id="<n1@lapor.go.id>",
                           tracking_id="7KQ2-M9XD-4", language="id")
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(message.data, policy=policy.default)
     assert parsed["Message-ID"] == "<n1@lapor.go.id>"
     assert parsed["X-Lapor-Tracking-Id"] == "7KQ2-M9XD-4"
     assert parsed["Content-Language"] == "id"  # set_content() would have dropped it
@@ -95,7 +95,7 @@ def test_non_ascii_headers_and_bodies_survive_the_round_trip() -> None:
                           text="Terima kasih, Bu Siti — laporan Anda kami terima. Ñ é",
                           html=None, message_id="<n2@lapor.go.id>",
                           tracking_id="7KQ2-M9XD-4", language="id")
-    raw = message.as_bytes()
+    raw = message.data
     assert max(raw) < 128  # 7-bit on the wire: encoded words and quoted-printable
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Subject"] == subject
@@ -104,6 +104,44 @@ def test_non_ascii_headers_and_bodies_survive_the_round_trip() -> None:
     assert parsed.get_content_type() == "text/plain"
     assert parsed.get_content().strip() == "Terima kasih, Bu Siti — laporan Anda kami terima. Ñ é"
     assert parsed["Content-Language"] == "id"
+
+
+def test_the_wire_form_is_7bit_crlf_with_short_lines_and_bodies_that_round_trip() -> None:
+    long_line = "Jalan rusak di depan SDN 001 Sangatta Utara — " * 6 + "  "
+    text = f"Baris biasa.\n.baris berawal titik\n{long_line}\nakhir\ttab "
+    subject = "Pembaruan laporan Anda: jalan rusak di Kecamatan Sangatta Utara, " * 2
+    message = build_email(sender="LAPOR! <noreply@lapor.go.id>", to="Siti <siti@example.id>",
+                          subject=subject, text=text, html=f"<p>{long_line}</p>",
+                          message_id="<n3@lapor.go.id>", tracking_id="7KQ2-M9XD-4",
+                          language="en")
+    assert (message.sender, message.recipients) == ("noreply@lapor.go.id", ("siti@example.id",))
+    assert not message.needs_smtputf8
+    raw = message.data
+    assert max(raw) < 128 and b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == " ".join(subject.split())
+    assert parsed["Content-Language"] == "en"
+    plain = parsed.get_body(("plain",)).get_content()
+    assert plain.replace("\r\n", "\n") == text  # exactly, trailing blanks included
+    assert long_line in parsed.get_body(("html",)).get_content()
+
+
+def test_line_breaks_in_a_subject_never_start_a_header() -> None:
+    message = build_email(sender="noreply@lapor.go.id", to="siti@example.id",
+                          subject="Laporan\r\nBcc: semua@example.id\nX-Evil: 1",
+                          text="Halo", html=None, message_id="<n4@lapor.go.id>",
+                          tracking_id="7KQ2-M9XD-4", language="id")
+    parsed = message_from_bytes(message.data, policy=policy.default)
+    assert parsed["Bcc"] is None and parsed["X-Evil"] is None
+    assert parsed["Subject"] == "Laporan Bcc: semua@example.id X-Evil: 1"
+
+
+def test_an_internationalised_address_asks_for_smtputf8() -> None:
+    message = build_email(sender="noreply@lapor.go.id", to="siti@contoh.例え.jp",
+                          subject="Halo", text="Halo", html=None, message_id="<n5@x>",
+                          tracking_id="7KQ2-M9XD-4", language="id")
+    assert message.needs_smtputf8
 
 
 def test_outcome_event_is_stable_and_masked() -> None:

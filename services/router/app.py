@@ -31,11 +31,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     router = Router(store=store, publish_all=runtime.publish_all, topics=runtime.topics,
                     rules=rules, agencies=agencies, clock=clock or SystemClock(),
                     on_change=sampler.changed)
-    runtime.consume(runtime.topics.received, router.handle_received,
-                    title="router:complaints.received", description="New complaints to route")
-    runtime.consume(runtime.topics.actions, router.handle_actions,
-                    title="router:complaints.actions",
-                    description="Lifecycle actions from agencies, citizens, admins, sla")
+    # One subscriber for both topics: one group member, one join on restart (every join
+    # rebalances the whole group); a batch handles new complaints before actions.
+    runtime.consume((runtime.topics.received, runtime.topics.actions), router.handle,
+                    title="router:events",
+                    description="New complaints to route, and lifecycle actions from "
+                                "agencies, citizens, admins and the SLA watcher")
     runtime.routes[PREFIX] = TrackingEndpoint(store, agencies)
     runtime.background(sampler.run)
     for topic, event_type, what in (

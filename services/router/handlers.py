@@ -122,6 +122,16 @@ class Router:
         elif isinstance(outcome, TriageDecision):
             metrics.TRIAGED.labels(str(outcome.reason)).inc()
 
+    async def handle(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
+        """A batch from both topics: new complaints first, so an action about a complaint
+        received in the same batch finds its case."""
+        received = [r for r in records if r.topic == self.topics.received]
+        actions = [r for r in records if r.topic != self.topics.received]
+        dead = await self.handle_received(received) if received else []
+        if actions:
+            dead += await self.handle_actions(actions)
+        return dead
+
     # -- complaints.received ------------------------------------------------------------
     async def handle_received(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []

@@ -74,7 +74,7 @@ def outcome(env: dict[str, str], mailbox: Mailbox, submissions: list[dict[str, A
         result.routing_clocks = db.sla_clocks.count_documents({"stage": "routing"})
         result.acknowledgements_planned = db.notifications.count_documents(
             {"template": "acknowledgement"})
-        result.acknowledgements_sent = db.notifications.count_documents(
+        result.acknowledgements_sent = db.notification_outcomes.count_documents(
             {"template": "acknowledgement", "state": "sent"})
     with mailbox.lock:
         messages = list(mailbox.messages)

@@ -113,6 +113,10 @@ class LocalInfra:
     """The embedded broker and database, on free loopback ports, in a private work directory."""
 
     workdir: Path | None = None
+    # No replica-set advertisement, hence no oplog: the services use neither change streams
+    # nor transactions, and every write then saves the server an oplog entry (SecantusDB's
+    # own advice for this mode). Production runs a replica set; nothing depends on either.
+    standalone: bool = True
     broker: ServerProcess | None = None
     database: ServerProcess | None = None
     _own_workdir: bool = field(default=False, repr=False)
@@ -134,7 +138,8 @@ class LocalInfra:
         self.database = ServerProcess(
             "secantusdb",
             [str(secantus_binary()), "--host", "127.0.0.1", "--port", str(db_port),
-             "--storage-path", str(self.workdir / "db"), "--log-level", "WARNING"],
+             "--storage-path", str(self.workdir / "db"), "--log-level", "WARNING",
+             *(["--standalone"] if self.standalone else [])],
             db_port, self.workdir / "secantusdb.log",
         )
         try:

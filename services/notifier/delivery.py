@@ -413,7 +413,8 @@ class Deliverer:
             self.wake.set()
 
     async def _send(self, doc: dict[str, Any]) -> None:
-        rendered = render(doc["template"], doc["language"], self._context(doc))
+        rendered = render(doc["template"], doc["language"], self._context(doc),
+                          for_channel=doc["channel"])
         if doc["channel"] == "email":
             message = build_email(
                 sender=self.settings.smtp_from, to=doc["recipient"],

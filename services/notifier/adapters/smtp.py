@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import binascii
+import random
+import re
 import socket
-import uuid
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
 
 import aiosmtplib
 
@@ -40,11 +42,18 @@ def _header(name: str, value: str) -> str:
     return f"{name}: {encoded}{_CRLF}"
 
 
-def _address(value: str) -> str:
+_BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+
+
+@lru_cache(maxsize=64)  # the sender is the same for every message
+def _mailbox(value: str) -> tuple[str, str]:
+    """`(header form, envelope address)` of an address, with or without display name."""
+    if _BARE_ADDRESS.fullmatch(value):  # most recipients: no parsing needed
+        return value, value
     name, address = parseaddr(value)
     if not address.isascii():  # an internationalised mailbox: sent with SMTPUTF8
-        return address
-    return formataddr((name, address), charset="utf-8")
+        return address, address
+    return formataddr((name, address), charset="utf-8"), address
 
 
 def _text_part(body: str, subtype: str) -> str:
@@ -62,15 +71,17 @@ def build_email(*, sender: str, to: str, subject: str, text: str, html: str | No
     generator cost as much CPU as the whole SMTP conversation. Non-ASCII headers are
     RFC 2047 encoded, bodies quoted-printable, so the message is 7-bit on the wire; the
     boundary cannot occur in a quoted-printable body (it starts with `=_`)."""
+    sender_header, sender_address = _mailbox(sender)
+    to_header, to_address = _mailbox(to)
     headers = "".join((
-        _header("From", _address(sender)), _header("To", _address(to)),
+        _header("From", sender_header), _header("To", to_header),
         _header("Subject", subject), _header("Message-ID", message_id),
         _header("Date", formatdate(usegmt=True)),
         _header("X-Lapor-Tracking-Id", tracking_id),
         _header("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to this
         _header("Content-Language", language), f"MIME-Version: 1.0{_CRLF}"))
     if html:
-        boundary = f"=_lapor_{uuid.uuid4().hex}"
+        boundary = f"=_lapor_{random.getrandbits(96):024x}"  # unique enough: no secret
         body = (f"Content-Type: multipart/alternative;{_CRLF}"
                 f' boundary="{boundary}"{_CRLF}{_CRLF}'
                 f"--{boundary}{_CRLF}{_text_part(text, 'plain')}"
@@ -78,8 +89,7 @@ def build_email(*, sender: str, to: str, subject: str, text: str, html: str | No
                 f"--{boundary}--{_CRLF}")
     else:
         body = _text_part(text, "plain")
-    return OutgoingEmail(parseaddr(sender)[1], (parseaddr(to)[1],),
-                         (headers + body).encode("utf-8"))
+    return OutgoingEmail(sender_address, (to_address,), (headers + body).encode("utf-8"))
 
 
 class SmtpSender:

@@ -223,8 +223,10 @@ def _sms(text: TemplateText, values: Mapping[str, str]) -> SmsContent | None:
 
 
 def render(template_id: TemplateId | str, language: Language | str,
-           context: Mapping[str, object]) -> RenderedNotification:
-    """Render one notification. Unknown context keys are ignored (never shown)."""
+           context: Mapping[str, object], *, for_channel: str | None = None
+           ) -> RenderedNotification:
+    """Render one notification. Unknown context keys are ignored (never shown).
+    `for_channel="email"` leaves out the SMS form (one e-mail needs none)."""
     template = TemplateId(template_id)
     lang = Language(language)
     spec = SPECS[template]
@@ -234,5 +236,6 @@ def render(template_id: TemplateId | str, language: Language | str,
         template=template,
         language=lang,
         email=_email(text, lang, spec.audience, values),
-        sms=_sms(text, values) if spec.audience == "citizen" else None,
+        sms=_sms(text, values) if spec.audience == "citizen" and for_channel != "email"
+        else None,
     )

@@ -156,3 +156,15 @@ def test_outcome_event_is_stable_and_masked() -> None:
     assert (event.attempts, event.error) == (3, "SmsGatewayError 400")
     assert event.occurred_at == datetime(2026, 1, 5, tzinfo=UTC)
     assert outcome_event({**doc, "state": "sent"}).event_id != event.event_id
+
+
+@pytest.mark.parametrize("value", [
+    "siti@example.id", "Siti <siti@example.id>", "LAPOR! Kutai Timur — Layanan <noreply@lapor.go.id>",
+    '"Aduan, Warga" <warga@example.id>', "siti.rahma+lapor@sub.example.co.id"])
+def test_the_bare_address_fast_path_agrees_with_the_full_parser(value: str) -> None:
+    from email.utils import formataddr, parseaddr
+
+    from services.notifier.adapters.smtp import _mailbox
+
+    name, address = parseaddr(value)
+    assert _mailbox(value) == (formataddr((name, address), charset="utf-8"), address)

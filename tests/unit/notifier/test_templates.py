@@ -239,3 +239,12 @@ def test_sms_normalises_typography_of_agency_messages() -> None:
     r = render("resolved", "id", context("resolved", message="Jalan \u201csudah\u201d diaspal"))
     assert 'Jalan "sudah" diaspal' in sms_of(r) and sms_encoding(sms_of(r)) == "GSM-7"
     assert "\u201csudah\u201d" in r.email.text  # email keeps the original characters
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_an_email_is_rendered_without_its_sms_form_and_otherwise_the_same(lang: Language) -> None:
+    both = render("acknowledgement", lang, context("acknowledgement"))
+    email_only = render("acknowledgement", lang, context("acknowledgement"),
+                        for_channel="email")
+    assert both.sms is not None and email_only.sms is None
+    assert email_only.email == both.email

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     routing_rules_file: Path = DATA_DIR / "routing_rules.yaml"
     sla_policy_file: Path = DATA_DIR / "sla_policy.yaml"
     sla_scan_interval_seconds: float = Field(5.0, gt=0)
+    # How long the SLA watcher lets events gather before a batch (off the citizen's path):
+    # a complaint's received and assigned events then mostly share a batch, so its clocks
+    # are inserted once instead of inserted and then updated.
+    sla_batch_window_ms: int = Field(500, ge=0)
 
     # Notifier
     smtp_host: str = "127.0.0.1"

@@ -50,6 +50,7 @@ from benchmarks.report import (
     stamp,
     steady_rate,
     throughput,
+    worst_seconds,
 )
 from shared.devinfra.launcher import LocalInfra, ServerProcess, free_port
 from shared.devinfra.services import SERVICES, ServiceGroup
@@ -212,6 +213,9 @@ def pipeline_figures(observed: Observed, n: int, first: float, last: float,
             "steady_acknowledged": round(steady_rate(list(acks.values())), 1),
         },
         "latency": latency,
+        "worst_seconds_routed": worst_seconds(
+            [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received],
+            first),
     }
 
 

@@ -34,6 +34,19 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float | int]:
     return summary
 
 
+def worst_seconds(samples: Sequence[tuple[float, float]], first: float, top: int = 5
+                  ) -> list[dict[str, float | int]]:
+    """`(submitted_at, latency s)` grouped by second of submission since `first`: the `top`
+    seconds with the highest maximum, to tell a stall (a few bad seconds) from a slow
+    steady state (all seconds alike)."""
+    by_second: dict[int, list[float]] = {}
+    for submitted, latency in samples:
+        by_second.setdefault(int(submitted - first), []).append(latency)
+    rows = [{"second": sec, "count": len(v), "p50_ms": round(percentile(sorted(v), 50) * 1000),
+             "max_ms": round(max(v) * 1000)} for sec, v in by_second.items()]
+    return sorted(rows, key=lambda r: -r["max_ms"])[:top]
+
+
 def throughput(count: int, first: float, last: float) -> float:
     """Items per second over [first, last] (epoch seconds)."""
     span = last - first
@@ -132,6 +145,11 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"  {key.split('_')[0]:<10} {label:<24} {_fmt(s.get('count')):>7} "
               f"{_fmt(s.get('p50_ms'), 1):>8} {_fmt(s.get('p95_ms'), 1):>8} "
               f"{_fmt(s.get('p99_ms'), 1):>8} {_fmt(s.get('max_ms'), 1):>8}   {relay_text:>17}")
+    worst = pipeline.get("worst_seconds_routed")
+    if worst:
+        print("  e2e routed, the slowest seconds of submission (second: count, p50/max ms): "
+              + "; ".join(f"{w['second']}: {w['count']}, {w['p50_ms']}/{w['max_ms']}"
+                          for w in worst))
     print()
     tp = pipeline["throughput"]
     print(f"  throughput to routed:       {_fmt(tp['to_routed'])} /s   "

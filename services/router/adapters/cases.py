@@ -80,21 +80,16 @@ class CaseStore:
         marked = {doc["_id"] async for doc in find_in(self.published, "_id", keys)}
         return [d for d, key in zip(with_outbox, keys, strict=True) if key not in marked]
 
-    async def count_open_by_status(self) -> dict[str, int]:
-        """Open cases by status (uses the status index; closed and rejected grow forever)."""
+    async def count_open(self) -> dict[tuple[str, str | None], int]:
+        """Open cases by (status, assignee agency), in one pass (uses the status index;
+        closed and rejected grow forever)."""
         pipeline: list[dict[str, Any]] = [
             {"$match": {"case.status": {"$in": sorted(str(s) for s in OPEN_STATUSES)}}},
-            {"$group": {"_id": "$case.status", "n": {"$sum": 1}}},
+            {"$group": {"_id": {"s": "$case.status", "a": "$case.assignee"},
+                        "n": {"$sum": 1}}},
         ]
-        return {row["_id"]: row["n"] async for row in await self.collection.aggregate(pipeline)}
-
-    async def count_open_by_agency(self) -> dict[str, int]:
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"case.status": {"$in": sorted(str(s) for s in OPEN_STATUSES)},
-                        "case.assignee": {"$ne": None}}},
-            {"$group": {"_id": "$case.assignee", "n": {"$sum": 1}}},
-        ]
-        return {row["_id"]: row["n"] async for row in await self.collection.aggregate(pipeline)}
+        return {(row["_id"]["s"], row["_id"].get("a")): row["n"]
+                async for row in await self.collection.aggregate(pipeline)}
 
     # -- remembered rejections ------------------------------------------------------------
     @staticmethod

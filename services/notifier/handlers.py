@@ -73,10 +73,14 @@ class Notifier:
         # Contacts first, deferred events second; the other side (an event arriving before
         # its complaint) defers first and looks for contacts second. Whatever the timing of
         # two concurrent batches, one of them sees the other's write.
-        await self.ledger.save_contacts([self._contact(e) for e in received])
-        waited = await self.ledger.take_deferred([e.tracking_id for e in received])
+        own = {e.tracking_id: self._contact(e) for e in received}
+        await self.ledger.save_contacts(list(own.values()))
+        waited = await self.ledger.take_deferred(list(own))
         events += waited
-        contacts = await self.ledger.contacts_for(list({e.tracking_id for e in events}))
+        # The contacts of complaints received in this batch are at hand; only the others'
+        # are looked up (a complaint's events often share its batch).
+        others = list({e.tracking_id for e in events} - own.keys())
+        contacts = {**(await self.ledger.contacts_for(others) if others else {}), **own}
         documents, deferred = self._plan(events, contacts)
         await self.ledger.defer([(e.event_id, e.tracking_id, e.model_dump(mode="json"))
                                  for e in deferred])

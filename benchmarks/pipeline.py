@@ -46,6 +46,7 @@ from benchmarks.report import (
     load_average,
     machine,
     print_report,
+    print_spread,
     ratio,
     stamp,
     steady_rate,
@@ -415,12 +416,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="notifier sends in flight per channel (default 200: the sink "
                              "takes any number of connections; the service's default, 16, "
                              "suits a real relay's per-client connection limit)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the whole benchmark this many times, a pause apart, and "
+                             "print the spread of the key figures (one run's tail latency "
+                             "moves with the machine)")
+    parser.add_argument("--pause", type=float, default=25.0,
+                        help="seconds between repeated runs (default 25)")
     parser.add_argument("--db-profile", action="store_true",
                         help="count the database statements by collection and filter form "
                              "(the database profiler: slows the run)")
     args = parser.parse_args(argv)
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     args.services = [name.strip() for name in args.services.split(",") if name.strip()]
     unknown = set(args.services) - set(SERVICES)
     if unknown or not {"intake", "router"} <= set(args.services):
@@ -434,7 +443,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    result = asyncio.run(run(args))
+    results = []
+    for index in range(args.repeat):
+        if index:
+            time.sleep(args.pause)  # let the previous run's processes and load settle
+        results.append(asyncio.run(run(args)))
+        report_one(results[-1])
+    if len(results) > 1:
+        print_spread(results)
+    return 0 if all(r["pipeline"]["complete"] for r in results) else 1
+
+
+def report_one(result: dict[str, Any]) -> None:
     print_report(result)
     dbtop.print_rows(result["pipeline"]["database_time"])
     for row in result["pipeline"].get("database_statements", []):
@@ -442,7 +462,6 @@ def main(argv: list[str] | None = None) -> int:
     if result.get("profiles"):
         print_summaries(result["profiles"])
     print(f"  results: {result['run']['json']}; service logs: {result['run']['logs']}")
-    return 0 if result["pipeline"]["complete"] else 1
 
 
 if __name__ == "__main__":

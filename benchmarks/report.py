@@ -42,7 +42,8 @@ def worst_seconds(samples: Sequence[tuple[float, float]], first: float, top: int
     by_second: dict[int, list[float]] = {}
     for submitted, latency in samples:
         by_second.setdefault(int(submitted - first), []).append(latency)
-    rows = [{"second": sec, "count": len(v), "p50_ms": round(percentile(sorted(v), 50) * 1000),
+    rows: list[dict[str, float | int]] = [
+        {"second": sec, "count": len(v), "p50_ms": round(percentile(sorted(v), 50) * 1000),
              "max_ms": round(max(v) * 1000)} for sec, v in by_second.items()]
     return sorted(rows, key=lambda r: -r["max_ms"])[:top]
 
@@ -194,6 +195,44 @@ def print_report(result: dict[str, Any]) -> None:
         for name, verdict in targets.items():
             print(f"  target {name}: {verdict}")
     print()
+
+
+SPREAD = (  # (label, path into a result)
+    ("to routed /s (steady)", ("pipeline", "throughput", "steady_routed")),
+    ("to ack sent /s (steady)", ("pipeline", "throughput", "steady_acknowledged")),
+    ("e2e routed p50 ms", ("pipeline", "latency", "e2e_routed", "p50_ms")),
+    ("e2e routed p99 ms", ("pipeline", "latency", "e2e_routed", "p99_ms")),
+    ("e2e ack sent p50 ms", ("pipeline", "latency", "e2e_acknowledged", "p50_ms")),
+    ("e2e ack sent p99 ms", ("pipeline", "latency", "e2e_acknowledged", "p99_ms")),
+    ("database CPU s", ("cpu", "processes", "secantusdb")),
+    ("machine busy cores", ("cpu", "machine_busy_cores")),
+)
+
+
+def spread(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[float]]]:
+    """Each key figure over repeated runs (missing ones left out)."""
+    rows = []
+    for label, path in SPREAD:
+        values = []
+        for result in results:
+            value: Any = result
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, int | float) and value == value:  # not NaN
+                values.append(float(value))
+        if values:
+            rows.append((label, values))
+    return rows
+
+
+def print_spread(results: Sequence[dict[str, Any]]) -> None:
+    print()
+    print(f"  over {len(results)} runs (each run: value; then median, min-max):")
+    for label, values in spread(results):
+        ordered = sorted(values)
+        print(f"    {label:<26} {', '.join(_fmt(v, 1) for v in values):<44} "
+              f"median {_fmt(percentile(ordered, 50), 1)}, "
+              f"{_fmt(ordered[0], 1)}-{_fmt(ordered[-1], 1)}")
 
 
 def stamp() -> str:

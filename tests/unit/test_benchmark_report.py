@@ -9,3 +9,19 @@ def test_the_slowest_seconds_come_first_with_their_counts() -> None:
         {"second": 1, "count": 2, "p50_ms": 40, "max_ms": 500},
         {"second": 2, "count": 1, "p50_ms": 70, "max_ms": 70}]
     assert worst_seconds([], first=0.0) == []
+
+
+def test_the_spread_of_repeated_runs_skips_what_a_run_lacks() -> None:
+    from benchmarks.report import spread
+
+    def result(p99: float, ack: float | None) -> dict:
+        latency = {"e2e_routed": {"p99_ms": p99, "p50_ms": p99 / 3}}
+        if ack is not None:
+            latency["e2e_acknowledged"] = {"p99_ms": ack}
+        return {"pipeline": {"latency": latency, "throughput": {"steady_routed": 199.0}},
+                "cpu": {"processes": {"secantusdb": 6.0}, "machine_busy_cores": 1.8}}
+
+    rows = dict(spread([result(300.0, 900.0), result(450.0, None), result(260.0, float("nan"))]))
+    assert rows["e2e routed p99 ms"] == [300.0, 450.0, 260.0]
+    assert rows["e2e ack sent p99 ms"] == [900.0]  # missing and NaN left out
+    assert "to ack sent /s (steady)" not in rows

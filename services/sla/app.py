@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                          clock=clock or SystemClock())
     # One subscriber for both topics: one group member, and a case's received and first
     # status events often meet in one batch (its clocks are then written once), the more
-    # so as batches gather for `sla_batch_window_ms` (deadlines are hours, not moments).
+    # so if batches gather for `sla_batch_window_ms` (deadlines are hours, not moments).
     runtime.consume((runtime.topics.received, runtime.topics.status), watcher.handle_events,
                     batch_window_ms=settings.sla_batch_window_ms, title="sla:lifecycle",
                     description="complaint.received starts the routing clock; status changes "

@@ -86,6 +86,11 @@ class TextSketch:
 
     hashes: tuple[int, ...]
 
+    @functools.cached_property
+    def members(self) -> frozenset[int]:
+        """The hashes as a set, built once per sketch (a root is compared many times)."""
+        return frozenset(self.hashes)
+
     @classmethod
     def of(cls, title: str, body: str) -> TextSketch:
         hashes = sorted({_hash(s) for s in _shingles(text_fingerprint(title, body))})
@@ -113,8 +118,8 @@ def similarity(a: TextSketch, b: TextSketch) -> float:
     # Bottom-k estimator: among the k smallest hashes of the union, the share found in
     # both sketches. A hash among those k that is in a text's shingles is necessarily
     # among that text's own k smallest, so "not in the sketch" means "not in the text".
-    union = sorted(set(a.hashes) | set(b.hashes))[:SKETCH_SIZE]
-    in_a, in_b = set(a.hashes), set(b.hashes)
+    in_a, in_b = a.members, b.members
+    union = sorted(in_a | in_b)[:SKETCH_SIZE]
     both = sum(1 for h in union if h in in_a and h in in_b)
     return both / len(union)
 
@@ -127,7 +132,14 @@ def most_similar(new: TextSketch, candidates: Iterable[tuple[str, TextSketch]]) 
     """The tracking id of the candidate most similar to `new`, if it is a near-duplicate.
     Ties go to the first candidate, so pass them oldest first."""
     best_id, best_score = None, DUPLICATE_THRESHOLD
+    mine = new.members
     for tracking_id, sketch in candidates:
+        theirs = sketch.members
+        # An upper bound first, from one set intersection: the estimate counts shared
+        # hashes among at least max(len) members of the union, so a pair sharing fewer
+        # than best_score of that cannot reach it (most pairs: different texts).
+        if len(mine & theirs) < best_score * max(len(mine), len(theirs)):
+            continue
         score = similarity(new, sketch)
         if score >= best_score and (best_id is None or score > best_score):
             best_id, best_score = tracking_id, score

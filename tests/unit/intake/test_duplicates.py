@@ -177,3 +177,35 @@ def test_oldest_root_wins_a_tie() -> None:
     sketch = TextSketch.of(*ORIGINAL)
     roots = {BUCKET: [Root("OLD", sketch), Root("NEW", sketch)]}
     assert flag_possible_duplicates([(BUCKET, "N", sketch)], roots) == ["OLD"]
+
+
+def test_the_upper_bound_shortcut_never_changes_the_answer() -> None:
+    """`most_similar` skips pairs whose shared hashes cannot reach the best score; the
+    answer is the one a plain comparison with every candidate gives."""
+    import random
+
+    from services.intake.domain.duplicates import DUPLICATE_THRESHOLD, most_similar, similarity
+
+    rng = random.Random(7)
+    words = ("jalan rusak lubang banjir sampah lampu mati air keruh sekolah puskesmas "
+             "gang mawar melati pasar sangatta bengalon muara wahau kecamatan rt").split()
+
+    def text(n: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(n))
+
+    def plain(new: TextSketch, candidates: list[tuple[str, TextSketch]]) -> str | None:
+        best_id, best = None, DUPLICATE_THRESHOLD
+        for tid, sketch in candidates:
+            score = similarity(new, sketch)
+            if score >= best and (best_id is None or score > best):
+                best_id, best = tid, score
+        return best_id
+
+    bases = [text(rng.choice((2, 5, 12, 40))) for _ in range(40)]
+    for trial in range(300):
+        base = rng.choice(bases)
+        variants = [base, base + " " + text(1), text(3) + " " + base, base[: len(base) // 2]]
+        candidates = [(f"T{i}", TextSketch.of("", rng.choice(variants + bases)))
+                      for i in range(rng.randint(1, 12))]
+        new = TextSketch.of("", rng.choice(variants))
+        assert most_similar(new, candidates) == plain(new, candidates), trial

@@ -82,8 +82,6 @@ def outcome_event(doc: dict[str, Any]) -> BaseModel:
         attempts=doc.get("attempts", 0), error=doc.get("last_error"))
 
 
-
-
 @dataclass
 class _Held:
     """A batch claim this instance holds: what of it is still unresolved. Once nothing is
@@ -189,18 +187,17 @@ class Deliverer:
             self._known[doc["channel"]].add(doc["_id"])
             self._queues[doc["channel"]].put_nowait(doc)
 
-    def _resolve(self, token: str | None, nid: str | None = None, *,
-                 resolved: bool = True) -> None:
-        held = self._held.get(token or "")
+    def _resolve(self, token: str, nid: str | None = None, *, resolved: bool = True) -> None:
+        held = self._held.get(token)
         if held is None:
             return
         if nid is not None:
             held.outstanding.discard(nid)
             held.broken = held.broken or not resolved
         if not held.outstanding:
-            del self._held[token or ""]
+            del self._held[token]
             if not held.broken:
-                self._closable.append(token or "")
+                self._closable.append(token)
 
     async def close_claims(self) -> None:
         """Delete the claims whose notifications are all resolved (one statement)."""
@@ -351,16 +348,17 @@ class Deliverer:
             docs = await self.ledger.unreported(REPORT_BATCH)
             if not docs:
                 return reported
-            events = []
+            events, ids = [], []
             for doc in docs:
                 try:
                     events.append((outcome_event(doc), self.topics.notifications))
+                    ids.append(doc["_id"])
                 except ValueError as exc:  # never blocks the others: kept aside, with why
                     log.error("outcome event cannot be built", notification_id=doc["_id"],
                               error=str(exc)[:300])
                     await self.ledger.mark_unreportable(doc["_id"], str(exc)[:500])
             await self.publish_all(events)
-            await self.ledger.mark_reported([d["_id"] for d in docs])
+            await self.ledger.mark_reported(ids)
             reported += len(docs)
             if len(docs) < REPORT_BATCH:
                 return reported
@@ -408,7 +406,7 @@ class Deliverer:
         retry or release was written (else its claim must lapse to be taken over)."""
         channel = doc["channel"]
         self._known[channel].discard(doc["_id"])
-        self._resolve(doc.get("claim"), doc["_id"], resolved=resolved)
+        self._resolve(doc.get("claim") or "", doc["_id"], resolved=resolved)
         if self.ledger_backlog and self._queues[channel].qsize() < self.workers_per_channel:
             self.wake.set()
 

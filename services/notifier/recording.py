@@ -1,13 +1,13 @@
-"""Recording delivery outcomes in batches: one publish and one bulk write per batch.
+"""Recording delivery outcomes in batches: one publish and one insert per batch.
 
 A worker that has sent (or given up on) a notification hands the outcome here and takes
 the next one; it does not wait for the database. Outcomes that arrive while a batch is
 being written form the next batch, so under load a batch grows by itself and at rest an
 outcome is written at once. Per batch: the `notification.*` events are published first,
-then the final states are written with `reported` set, one bulk write. A crash between the
-two repeats the events (same ids) and, as a crash between sending and recording always
-could, the sends; it never loses one. If the broker does not answer in time the states
-are written unreported, and the reporter loop publishes them later. If the database does
+then the outcomes are inserted, one multi-document insert. A crash between the two repeats
+the events (same ids) and, as a crash between sending and recording always could, the
+sends; it never loses one. If the broker does not answer in time the outcomes are written
+flagged unreported, and the reporter loop publishes them later. If the database does
 not answer, the batch is retried until half the lease has passed: past that the claim may
 lapse, and another worker would send the notification again anyway.
 """

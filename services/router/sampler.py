@@ -6,9 +6,10 @@ holds. A sample is taken every `interval` seconds, and sooner (at most once per
 `min_gap`) after this instance changed a case, so the gauges follow activity without a
 query per message (one aggregate gives both gauges). On a busy database a sample is a
 burst of work that delays the pipeline's own statements, so the gap is seconds, in step
-with a Prometheus scrape, not one. A sample counts every open case, so its cost grows with the
-backlog: the gap after a sample is also at least `COST_FACTOR` times what it took, which
-keeps the sampler under 1/COST_FACTOR of the database's time however large the backlog.
+with a Prometheus scrape, not one. A sample counts every open case, so its cost grows
+with the backlog: the gap after a sample is also at least `COST_FACTOR` times what it
+took, which keeps the sampler under 1/COST_FACTOR of the database's time however large
+the backlog.
 """
 
 from __future__ import annotations

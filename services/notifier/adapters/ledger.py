@@ -71,9 +71,11 @@ class Claim:
     def new(cls, now: datetime, lease: timedelta) -> Claim:
         return cls(uuid.uuid4().hex, now + lease)
 
-    def record(self) -> dict[str, Any]:
+    def record(self, ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """The claim's document: its token, lease and the ids it covers (by default, those
+        of its documents)."""
         return {"_id": self.token, "lease_until": self.lease_until,
-                "ids": [d["_id"] for d in self.documents]}
+                "ids": list(ids) if ids is not None else [d["_id"] for d in self.documents]}
 
 
 def outcome_document(notification: dict[str, Any], state: str, at: datetime | None,
@@ -131,9 +133,8 @@ class Ledger:
             await self.claims.insert_one(claim.record())
 
     async def close_claims(self, tokens: Sequence[str]) -> None:
-        if tokens:
-            for chunk in in_chunks(list(tokens)):
-                await self.claims.delete_many({"_id": {"$in": chunk}})
+        for chunk in in_chunks(list(tokens)):
+            await self.claims.delete_many({"_id": {"$in": chunk}})
 
     async def claim_many(self, notification_ids: Sequence[str], now: datetime,
                          lease: timedelta) -> Claim:
@@ -143,8 +144,7 @@ class Ledger:
         ids = list(notification_ids)
         if not ids:
             return claim
-        await self.claims.insert_one({"_id": claim.token, "lease_until": claim.lease_until,
-                                      "ids": ids})
+        await self.claims.insert_one(claim.record(ids))
         # One bulk of single-document updates: on the embedded database a by-`_id` update
         # costs a quarter of an `$in` update_many's.
         await self.collection.bulk_write(
@@ -224,10 +224,9 @@ class Ledger:
         return result.matched_count == 1
 
     async def mark_reported(self, notification_ids: Sequence[str]) -> None:
-        if notification_ids:
-            for chunk in in_chunks(list(notification_ids)):
-                await self.outcomes.update_many({"_id": {"$in": chunk}},
-                                                {"$unset": {"unreported": ""}})
+        for chunk in in_chunks(list(notification_ids)):
+            await self.outcomes.update_many({"_id": {"$in": chunk}},
+                                            {"$unset": {"unreported": ""}})
 
     async def mark_unreportable(self, notification_id: str, error: str) -> None:
         """An outcome whose event cannot be built: kept, with why, out of the queue."""

@@ -51,22 +51,6 @@ def secantus_binary() -> Path:
     return Path(found)
 
 
-# SecantusDB serves each connection in a thread of one Python process. With Python's
-# default GIL switch interval (5 ms) a short request that arrives while a long one runs
-# waits in whole 5 ms slices, several times over; at 200 complaints/s that alone put
-# ~80 ms on the p99 from submission to routing. Its `secantusd-py` command, started with
-# a 0.5 ms switch interval (the server's code is unchanged):
-GIL_SWITCH_SECONDS = 0.0005
-
-
-def secantus_command() -> list[str]:
-    secantus_binary()  # installed?
-    return [sys.executable, "-c",
-            "import sys; sys.setswitchinterval(float(sys.argv.pop(1))); "
-            "sys.argv[0] = 'secantusd-py'; from secantus.cli import main; sys.exit(main())",
-            str(GIL_SWITCH_SECONDS)]
-
-
 @dataclass
 class ServerProcess:
     """One server process we started: knows how to wait for it, pause it and stop it."""
@@ -153,7 +137,7 @@ class LocalInfra:
         )
         self.database = ServerProcess(
             "secantusdb",
-            [*secantus_command(), "--host", "127.0.0.1", "--port", str(db_port),
+            [str(secantus_binary()), "--host", "127.0.0.1", "--port", str(db_port),
              "--storage-path", str(self.workdir / "db"), "--log-level", "WARNING",
              *(["--standalone"] if self.standalone else [])],
             db_port, self.workdir / "secantusdb.log",

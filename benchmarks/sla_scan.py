@@ -27,7 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from services.sla.adapters.clocks import COLLECTION, INDEXES, ClockStore
+from services.sla.adapters.clocks import COLLECTION, INDEXES, CaseClocks, ClockStore
 from services.sla.domain import Calendars, Stage, load_policy
 from services.sla.domain.clocks import start_clock
 from services.sla.handlers import SlaWatcher
@@ -102,7 +102,7 @@ def clock_documents(open_count: int, due_count: int, now: datetime) -> list[dict
     for index in range(open_count):
         template = old if index < due_count else fresh
         clock = replace(template, tracking_id=f"B{index:07d}")
-        documents.append(clock.to_record())
+        documents.append(CaseClocks(clock.tracking_id, (clock,)).document())
     return documents
 
 

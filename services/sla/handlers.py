@@ -14,7 +14,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from services.sla import metrics
-from services.sla.adapters.clocks import CLAIM_LEASE, NEW, ClockStore
+from services.sla.adapters.clocks import CLAIM_LEASE, CaseClocks, ClockStore
 from services.sla.domain import (
     Calendars,
     Emission,
@@ -44,12 +44,12 @@ UNASSIGNED = "none"  # the agency label of routing-stage metrics (no assignee ye
 
 @dataclass(frozen=True)
 class _Advance:
-    """A clock write the scanner owes once its messages are published: the advanced clock,
-    the version it was computed from, and the emissions it records as sent."""
+    """A case write the scanner owes once its messages are published: the advanced clocks
+    (with the version they were computed from) and, per clock id, the emissions they
+    record as sent."""
 
-    clock: SlaClock
-    expected: int
-    sent: frozenset[str]
+    case: CaseClocks
+    sent: dict[str, frozenset[str]]
 
 
 class SlaWatcher:
@@ -96,11 +96,13 @@ class SlaWatcher:
         raise RuntimeError(f"clock writes kept conflicting for {len(pending)} cases")
 
     async def _apply(self, by_case: dict[str, list[Any]]) -> set[str]:
-        stored = await self.store.for_cases(list(by_case))
-        writes: list[tuple[dict[str, Any], int]] = []
+        """Apply each case's events to its stored clocks; one bulk compare-and-set write
+        for the cases that changed. Returns the cases that lost a race (to retry)."""
+        stored = await self.store.for_cases(by_case)
+        writes: list[CaseClocks] = []
         for tracking_id, events in by_case.items():
-            before = {doc["_id"]: doc for doc in stored[tracking_id]}
-            clocks: tuple[SlaClock, ...] = tuple(SlaClock.from_record(d) for d in before.values())
+            before = stored[tracking_id]
+            clocks = before.clocks
             for event in events:
                 if isinstance(event, ComplaintReceived):
                     clocks = apply_received(clocks, event, policy=self.policy,
@@ -110,27 +112,24 @@ class SlaWatcher:
                     clocks = apply_status_event(clocks, event, policy=self.policy,
                                                 calendars=self.calendars,
                                                 timezone_of=self._timezone_of)
-            for clock in clocks:
-                old = before.get(clock.clock_id)
-                if old is not None and old.get("version") == clock.version:
-                    continue  # unchanged
-                writes.append((clock.to_record(), old["version"] if old is not None else NEW))
-        lost_clock_ids = await self.store.write(writes)
-        return {clock_id.rsplit(":", 1)[0] for clock_id in lost_clock_ids}
+            after = before.with_clocks(clocks)
+            if after.changed_from(before):
+                writes.append(after)
+        return await self.store.write(writes)
 
     # -- the scanner ----------------------------------------------------------------------
     async def scan(self) -> int:
         """Emit everything due now; returns the number of messages published.
 
-        A round reads the due clocks from the `next_due_at` index, oldest first, through one
-        cursor, a batch at a time. Per batch: one insert of ledger entries claims the
+        A round reads the cases with a clock due from the `next_due_at` index, oldest first,
+        through one cursor, a batch at a time. Per batch: one insert of ledger entries claims the
         batch's emissions (of several instances only the one whose insert lands publishes an
         emission; a lapsed claim is taken over), then the won messages are published while
-        the next batch is claimed. Once the round's messages are out, the clocks are
+        the next batch is claimed. Once the round's messages are out, the cases' clocks are
         advanced (marks recorded as sent, `next_due_at` moved on) with one bulk
         compare-and-set write per batch. Publishing comes first: a clock is only advanced
         once its messages are acknowledged by the broker, so a crash in between repeats a
-        message (same id) and never loses one. A round stops after `scan_limit` clocks and
+        message (same id) and never loses one. A round stops after `scan_limit` cases and
         the next round starts at once.
         """
         now = self.clock.now()
@@ -149,9 +148,9 @@ class SlaWatcher:
         publishing: asyncio.Task[int] | None = None
         try:
             async with aclosing(self.store.due(now, self.scan_batch)) as batches:
-                async for documents in batches:
-                    seen += len(documents)
-                    messages, batch_advances = await self._claim(documents, now)
+                async for cases in batches:
+                    seen += len(cases)
+                    messages, batch_advances = await self._claim(cases, now)
                     advances.extend(batch_advances)
                     if publishing is not None:  # one batch publishes while the next is claimed
                         published += await publishing
@@ -165,35 +164,42 @@ class SlaWatcher:
             await self._advance(advances[offset:offset + self.scan_batch])
         return published, seen
 
-    async def _claim(self, documents: list[dict[str, Any]], now: datetime
+    async def _claim(self, cases: list[CaseClocks], now: datetime
                      ) -> tuple[list[Emission], list[_Advance]]:
         """Claim the batch's emissions in the ledger; returns the won emissions, in order,
-        and the clock writes to make once they are published."""
-        due: list[tuple[dict[str, Any], SlaClock, SlaClock, list[Emission]]] = []
+        and the case writes to make once they are published."""
+        due: list[tuple[CaseClocks, list[tuple[SlaClock, SlaClock, list[Emission]]]]] = []
         entries: list[dict[str, Any]] = []
-        for doc in documents:
-            clock = SlaClock.from_record(doc)
-            advanced, emissions = due_actions(clock, now, parent_of=self._parent_of,
-                                              coordinator=self.policy.national_coordinator)
-            due.append((doc, clock, advanced, emissions))
-            entries.extend({"_id": e.emission_id, "clock_id": clock.clock_id,
-                            "kind": e.kind.value, "claimed_at": now,
-                            "lease_until": now + CLAIM_LEASE} for e in emissions)
+        for case in cases:
+            per_clock = []
+            for clock in case.clocks:
+                advanced, emissions = due_actions(clock, now, parent_of=self._parent_of,
+                                                  coordinator=self.policy.national_coordinator)
+                per_clock.append((clock, advanced, emissions))
+                entries.extend({"_id": e.emission_id, "clock_id": clock.clock_id,
+                                "kind": e.kind.value, "claimed_at": now,
+                                "lease_until": now + CLAIM_LEASE} for e in emissions)
+            due.append((case, per_clock))
         taken = await self.store.claim(entries)
         if taken:
             taken -= await self._take_over_lapsed(due, taken, now)
         won: list[Emission] = []
         advances: list[_Advance] = []
-        for doc, clock, advanced, emissions in due:
-            mine = [e for e in emissions if e.emission_id not in taken]
-            won.extend(mine)
-            if len(mine) == len(emissions):  # everything (or nothing) due was ours
-                if advanced is not clock:
-                    advances.append(_Advance(advanced, int(doc["version"]),
-                                             frozenset(e.emission_id for e in mine)))
-            elif mine:
-                ids = frozenset(e.emission_id for e in mine)
-                advances.append(_Advance(record_sent(clock, ids), int(doc["version"]), ids))
+        for case, per_clock in due:
+            clocks: list[SlaClock] = []
+            sent: dict[str, frozenset[str]] = {}
+            for clock, advanced, emissions in per_clock:
+                mine = [e for e in emissions if e.emission_id not in taken]
+                won.extend(mine)
+                if mine:
+                    sent[clock.clock_id] = frozenset(e.emission_id for e in mine)
+                if len(mine) == len(emissions):  # everything (or nothing) due was ours
+                    clocks.append(advanced)
+                else:
+                    clocks.append(record_sent(clock, sent.get(clock.clock_id, frozenset())))
+            after = case.with_clocks(clocks)
+            if after.changed_from(case):
+                advances.append(_Advance(after, sent))
         return won, advances
 
     async def _take_over_lapsed(self, due: list[Any], taken: set[str], now: datetime
@@ -202,7 +208,8 @@ class SlaWatcher:
         died before publishing) and that this scanner now took over. A claim is never older
         than its mark, so one whose mark fell due less than a lease ago still holds: the
         ledger is read only for the others."""
-        old_enough = {e.emission_id for _, _, _, emissions in due for e in emissions
+        old_enough = {e.emission_id for _, per_clock in due for _, _, emissions in per_clock
+                      for e in emissions
                       if e.emission_id in taken and e.scheduled_at + CLAIM_LEASE <= now}
         if not old_enough:
             return set()
@@ -216,24 +223,26 @@ class SlaWatcher:
         return won
 
     async def _advance(self, advances: list[_Advance]) -> None:
-        """Write the advanced clocks (compare-and-set); a clock changed meanwhile by the
-        event consumer is reloaded and its sent marks recorded on the new version."""
+        """Write the advanced cases (compare-and-set); a case changed meanwhile by the event
+        consumer is reloaded and its sent marks recorded on the new version."""
         pending = advances
         for _ in range(MAX_CONFLICT_ROUNDS):
-            lost = await self.store.write([(a.clock.to_record(), a.expected) for a in pending])
+            lost = await self.store.write([a.case for a in pending])
             if not lost:
                 return
             metrics.CLOCK_CONFLICTS.inc(len(lost))
-            sent = {a.clock.clock_id: a.sent for a in pending if a.clock.clock_id in lost}
+            sent = {a.case.tracking_id: a.sent for a in pending if a.case.tracking_id in lost}
             pending = []
-            for doc in await self.store.get(sent):
-                clock = SlaClock.from_record(doc)
-                advanced = record_sent(clock, sent[clock.clock_id])
-                if advanced is not clock:
-                    pending.append(_Advance(advanced, int(doc["version"]), sent[clock.clock_id]))
+            for case in (await self.store.for_cases(sent)).values():
+                marks = sent[case.tracking_id]
+                after = case.with_clocks(
+                    record_sent(clock, marks[clock.clock_id]) if clock.clock_id in marks
+                    else clock for clock in case.clocks)
+                if after.changed_from(case):
+                    pending.append(_Advance(after, marks))
             if not pending:
                 return
-        raise RuntimeError(f"clock writes kept conflicting for {len(pending)} clocks")
+        raise RuntimeError(f"clock writes kept conflicting for {len(pending)} cases")
 
     async def _publish(self, emissions: list[Emission], now: datetime) -> int:
         if emissions:

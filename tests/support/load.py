@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from pymongo import MongoClient
 
+from services.sla.adapters.clocks import COLLECTION as SLA_CLOCKS
 from shared.devinfra.mailbox import Mailbox
 from shared.devinfra.samples import sample_submission
 
@@ -71,7 +72,7 @@ def outcome(env: dict[str, str], mailbox: Mailbox, submissions: list[dict[str, A
         result.complaints = db.complaints.count_documents({})
         result.distinct_submissions = len(db.complaints.distinct("submission_key"))
         result.cases = db.cases.count_documents({})
-        result.routing_clocks = db.sla_clocks.count_documents({"stage": "routing"})
+        result.routing_clocks = db[SLA_CLOCKS].count_documents({"clocks.stage": "routing"})
         result.acknowledgements_planned = db.notifications.count_documents(
             {"template": "acknowledgement"})
         result.acknowledgements_sent = db.notification_outcomes.count_documents(

@@ -124,7 +124,6 @@ class SlaClock:
     def to_record(self) -> dict[str, Any]:
         """Plain values for a document store (aware UTC datetimes, no domain types)."""
         return {
-            "_id": self.clock_id,
             "tracking_id": self.tracking_id,
             "stage": self.stage.value,
             "generation": self.generation,

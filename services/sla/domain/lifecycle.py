@@ -25,10 +25,10 @@ document (the loser reloads and applies again), never two writes that both land.
 
 Replays: an event older than the last one applied to the case changes nothing;
 an event changes no clock that has already applied it (its id is in the clock's
-recent ids). The second rule is per clock, because the service stores a case's
-clocks as separate documents: when a concurrent writer (the scanner) made one
-clock's write fail while the others landed, the retry must still apply the event
-to that one clock.
+recent ids). The second rule is per clock, so the rules do not depend on how
+the clocks are stored: the service writes a case's clocks as one document, and a
+store that wrote them one by one, with some writes lost to a concurrent writer,
+would still see the event applied exactly where it is missing.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.sla.adapters.clocks import COLLECTION
 from shared.contract import Status
 from shared.devinfra import LocalInfra
 from shared.devinfra.services import ServiceProcess
@@ -88,9 +89,9 @@ class Sla:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             self.env["LAPOR_MONGODB_URI"])
         try:
-            clocks = client[self.env["LAPOR_MONGODB_DATABASE"]]["sla_clocks"]
+            cases = client[self.env["LAPOR_MONGODB_DATABASE"]][COLLECTION]
             deadline = time.monotonic() + timeout
-            while await clocks.count_documents({}) < count:
+            while sum([len(case["clocks"]) async for case in cases.find()]) < count:
                 assert time.monotonic() < deadline, "the sla service stored no clocks"
                 await asyncio.sleep(0.05)
         finally:

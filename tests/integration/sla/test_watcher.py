@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from services.sla.adapters.clocks import (
     CLAIM_LEASE,
+    COLLECTION,
     INDEXES,
     LEDGER,
     LEDGER_RETENTION,
@@ -88,8 +89,12 @@ class Rig:
             await reader.poll()
             return reader.values()
 
-    def stored(self, clock_id: str) -> Any:
-        return self.runtime.db["sla_clocks"].find_one({"_id": clock_id})
+    async def stored(self, clock_id: str) -> dict[str, Any]:
+        """One clock's record, from its case's document."""
+        tracking_id, stage = clock_id.rsplit(":", 1)
+        case = await self.runtime.db[COLLECTION].find_one({"_id": tracking_id})
+        assert case is not None, tracking_id
+        return next(clock for clock in case["clocks"] if clock["stage"] == stage)
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ database several times an insert, and more with every index):
   notifications due again.
 - `notification_outcomes`: the final state of a finished notification, one insert with the
   notification's id. The first outcome recorded is the outcome; a second (a worker whose
-  lease lapsed while another took over) does not land.
+  lease lapsed while another took over) does not land. No secondary index: on the embedded
+  database the first index on a collection more than doubles the cost of every insert.
+- `unreported_outcomes`: the ids of outcomes whose `notification.*` event is still to
+  publish (the broker was away, or the notification was finished at planning), written
+  after their outcome (which is flagged `unreported` too) and deleted once the reporter
+  published them. The outcome's flag repairs a crash between the two writes: planning is
+  redelivered and writes the marker again, and a lapsed claim's taker writes it for the
+  claim's flagged outcomes.
 
 So several notifier instances never send one notification twice while a claim is alive.
 """
@@ -35,6 +42,7 @@ from shared.mongo import find_in, in_chunks, insert_first_wins
 COLLECTION = "notifications"
 OUTCOMES = "notification_outcomes"
 CLAIMS = "notification_claims"
+UNREPORTED = "unreported_outcomes"
 CONTACTS = "contacts"
 DEFERRED = "deferred_events"
 FINISHED = frozenset({"sent", "failed", "skipped"})
@@ -49,10 +57,8 @@ INDEXES = {
         # in it (those claimed at insert, most of them, never are).
         IndexModel([("next_attempt_at", ASCENDING)], name="pending_due", sparse=True),
     ],
-    OUTCOMES: [
-        # Only outcomes whose event is still to publish carry the `unreported` flag.
-        IndexModel([("unreported", ASCENDING)], name="unreported", sparse=True),
-    ],
+    OUTCOMES: [],  # read by `_id` only
+    UNREPORTED: [],  # small: read whole, in natural order
     CLAIMS: [IndexModel([("lease_until", ASCENDING)], name="lease_until")],
     CONTACTS: [],
     DEFERRED: [IndexModel([("tracking_id", ASCENDING)], name="tracking_id")],
@@ -110,6 +116,7 @@ class Ledger:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
         self.outcomes = db[OUTCOMES]
+        self.unreported_ids = db[UNREPORTED]
         self.claims = db[CLAIMS]
         self.contacts = db[CONTACTS]
         self.deferred = db[DEFERRED]
@@ -117,13 +124,24 @@ class Ledger:
     async def record(self, documents: Sequence[dict[str, Any]]) -> list[str]:
         """Insert planned notifications; returns the ids that were new. Those finished at
         planning get their (unreported) outcome too, also when only redelivery brings them
-        here again: a crash between the two inserts loses no outcome."""
+        here again: a crash between the inserts loses no outcome and no report."""
         known = await insert_first_wins(self.collection, documents)
-        await insert_first_wins(self.outcomes, [
-            outcome_document(d, d["state"], d.get("finished_at"), d.get("last_error"),
-                             reported=False)
-            for d in documents if d.get("state") in FINISHED])
+        finished = [d for d in documents if d.get("state") in FINISHED]
+        outcomes = [outcome_document(d, d["state"], d.get("finished_at"), d.get("last_error"),
+                                     reported=False) for d in finished]
+        await self._flag_unreported(outcomes, await insert_first_wins(self.outcomes, outcomes))
         return [d["_id"] for i, d in enumerate(documents) if i not in known]
+
+    async def _flag_unreported(self, outcomes: Sequence[dict[str, Any]],
+                               known: dict[int, dict[str, Any]]) -> None:
+        """Queue for the reporter the outcomes just written unreported and, of those already
+        stored (a redelivery, a second writer), the ones whose event is still to publish."""
+        ids = [o["_id"] for i, o in enumerate(outcomes) if i not in known]
+        if known:
+            stored = [outcomes[i]["_id"] for i in known]
+            ids += [d["_id"] async for d in find_in(self.outcomes, "_id", stored,
+                                                    {"unreported": True}, {"_id": 1})]
+        await insert_first_wins(self.unreported_ids, [{"_id": nid} for nid in ids])
 
     async def open_claim(self, claim: Claim) -> None:
         """Register a batch claim before its notifications are claimed (inserted as
@@ -171,8 +189,11 @@ class Ledger:
             if taken.modified_count != 1:
                 continue  # another instance took it
             ids = list(claim["ids"])
-            finished = {d["_id"] async for d in find_in(self.outcomes, "_id", ids,
-                                                        projection={"_id": 1})}
+            finished = {d["_id"]: d.get("unreported", False) async for d in find_in(
+                self.outcomes, "_id", ids, projection={"unreported": 1})}
+            # Its instance may have died between writing an outcome and queueing its report.
+            await insert_first_wins(self.unreported_ids, [
+                {"_id": nid} for nid, unreported in finished.items() if unreported])
             unfinished = [nid for nid in ids if nid not in finished]
             if unfinished:
                 result = await self.collection.bulk_write([UpdateOne(
@@ -210,10 +231,14 @@ class Ledger:
     async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> set[str]:
         """Write the outcomes in one multi-document insert; returns the ids whose outcome
         landed (the first one recorded for a notification wins). Unreported outcomes are
-        flagged for the reporter loop."""
+        queued for the reporter loop."""
         if not finishes:
             return set()
-        known = await insert_first_wins(self.outcomes, [f.outcome(reported) for f in finishes])
+        outcomes = [f.outcome(reported) for f in finishes]
+        known = await insert_first_wins(self.outcomes, outcomes)
+        if not reported:
+            await insert_first_wins(self.unreported_ids, [
+                {"_id": o["_id"]} for i, o in enumerate(outcomes) if i not in known])
         return {f.claimed["_id"] for i, f in enumerate(finishes) if i not in known}
 
     async def retry_later(self, claimed: dict[str, Any], at: datetime, error: str) -> bool:
@@ -227,16 +252,25 @@ class Ledger:
         for chunk in in_chunks(list(notification_ids)):
             await self.outcomes.update_many({"_id": {"$in": chunk}},
                                             {"$unset": {"unreported": ""}})
+            await self.unreported_ids.delete_many({"_id": {"$in": chunk}})
 
     async def mark_unreportable(self, notification_id: str, error: str) -> None:
         """An outcome whose event cannot be built: kept, with why, out of the queue."""
         await self.outcomes.update_one({"_id": notification_id},
                                        {"$unset": {"unreported": ""},
                                         "$set": {"report_error": error}})
+        await self.unreported_ids.delete_one({"_id": notification_id})
 
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
-        cursor = self.outcomes.find({"unreported": True}).limit(limit)
-        return [doc async for doc in cursor]
+        """Outcomes whose event is still to publish, up to `limit`. A queued id whose
+        outcome is no longer flagged (reported just before a crash) leaves the queue."""
+        ids = [d["_id"] async for d in self.unreported_ids.find().limit(limit)]
+        outcomes = [d async for d in find_in(self.outcomes, "_id", ids)]
+        waiting = [d for d in outcomes if d.get("unreported")]
+        waiting_ids = {d["_id"] for d in waiting}
+        for chunk in in_chunks([nid for nid in ids if nid not in waiting_ids]):
+            await self.unreported_ids.delete_many({"_id": {"$in": chunk}})
+        return waiting
 
     async def states(self, notification_ids: Sequence[str]) -> dict[str, str]:
         """Each notification's current state: its outcome's, else its own."""

@@ -184,3 +184,44 @@ async def test_a_claim_taken_over_leaves_its_finished_notifications_alone(db) ->
     assert await ledger.states(["batch-0", "batch-1"]) == {"batch-0": "sent",
                                                             "batch-1": "pending"}
     assert await ledger.due_ids(later, 10) == ["batch-1"]
+
+
+async def test_an_outcome_written_just_before_its_instance_died_is_still_reported(db) -> None:
+    ledger = Ledger(db)
+    now = datetime.now(UTC)
+    await ledger.record([{"_id": f"died-{i}", "state": "pending", "channel": "email",
+                          "tracking_id": "T", "template": "acknowledgement",
+                          "next_attempt_at": now} for i in range(2)])
+    claim = await ledger.claim_many(["died-0", "died-1"], now, timedelta(seconds=60))
+    done = next(d for d in claim.documents if d["_id"] == "died-0")
+    # The broker was away: the outcome was written unreported, then the instance died
+    # before queueing its report.
+    await ledger.outcomes.insert_one(Finish(done, "sent", now).outcome(reported=False))
+    assert await ledger.unreported(10) == []
+    assert await ledger.take_over_lapsed(now + timedelta(seconds=61)) == 1  # died-1
+    (outcome,) = await ledger.unreported(10)
+    assert (outcome["_id"], outcome["state"]) == ("died-0", "sent")
+    await ledger.mark_reported(["died-0"])
+    assert await ledger.unreported(10) == []
+    assert await ledger.unreported_ids.count_documents({}) == 0
+
+
+async def test_redelivered_planning_queues_only_outcomes_still_unreported(db) -> None:
+    ledger = Ledger(db)
+    skipped = [{"_id": f"skip-{i}", "state": "skipped", "channel": None, "tracking_id": "T",
+                "template": "assigned", "last_error": "no_contact"} for i in range(2)]
+    await ledger.record(skipped)
+    assert sorted(d["_id"] for d in await ledger.unreported(10)) == ["skip-0", "skip-1"]
+    await ledger.mark_reported(["skip-0"])
+    await ledger.unreported_ids.delete_many({})  # died before skip-1's report was queued
+    await ledger.record(skipped)  # the batch is redelivered
+    assert [d["_id"] for d in await ledger.unreported(10)] == ["skip-1"]
+
+
+async def test_a_queued_report_whose_outcome_was_published_leaves_the_queue(db) -> None:
+    ledger = Ledger(db)
+    await ledger.record([{"_id": "pub-0", "state": "skipped", "channel": None,
+                          "tracking_id": "T", "template": "assigned"}])
+    await ledger.outcomes.update_one({"_id": "pub-0"}, {"$unset": {"unreported": ""}})
+    assert await ledger.unreported(10) == []  # published just before a crash
+    assert await ledger.unreported_ids.count_documents({}) == 0

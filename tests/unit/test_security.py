@@ -72,3 +72,20 @@ def test_contact_patterns_are_masked_in_free_text() -> None:
     masked = redact_text(text)
     for leak in ("3456", "siti@", "6408041203900001", "447911123456"):
         assert leak not in masked
+
+
+def test_lines_below_the_level_are_dropped_before_any_processing(monkeypatch) -> None:
+    stream = io.StringIO()
+    log = configure_logging("test", "json", "WARNING", stream=stream)
+    seen: list[str] = []
+
+    class Spy:
+        def __repr__(self) -> str:  # redaction and rendering would touch the value
+            seen.append("touched")
+            return "spy"
+
+    log.info("quiet", value=Spy(), items=[Spy()])
+    log.warning("loud", code=7)
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["loud"]
+    assert seen == []

@@ -44,6 +44,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     runtime.consume((runtime.topics.received, runtime.topics.status, runtime.topics.sla),
                     notifier.handle, title="notifier:events",
                     description="Events that citizens or agencies must hear about")
+
+    async def upgrade_storage() -> None:
+        queued = await ledger.queue_legacy_unreported()
+        if queued:
+            runtime.log.warning("unreported outcomes queued for the reporter", count=queued)
+
+    runtime.on_startup(upgrade_storage)  # before the reporter loop and the consumer start
     runtime.background(deliverer.run_forever)
     runtime.on_shutdown(sms.close)
     runtime.on_shutdown(smtp.close)

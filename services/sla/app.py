@@ -9,6 +9,7 @@ import structlog
 from faststream.specification import AsyncAPI
 
 from services.sla.adapters.clocks import INDEXES, ClockStore
+from services.sla.adapters.upgrade import fold_legacy_clocks
 from services.sla.domain import load_policy
 from services.sla.handlers import SlaWatcher
 from shared.agencies import load_agencies
@@ -33,6 +34,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                               f"unknown agency {policy.national_coordinator!r}",
                               "national_coordinator", "national_coordinator")
     runtime.indexes.update(INDEXES)
+
+    async def upgrade_storage() -> None:
+        await fold_legacy_clocks(runtime.db)
+
+    runtime.on_startup(upgrade_storage)
     watcher = SlaWatcher(store=ClockStore(runtime.db), publish_all=runtime.publish_all,
                          topics=runtime.topics, policy=policy, agencies=agencies,
                          clock=clock or SystemClock())

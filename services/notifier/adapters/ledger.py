@@ -43,6 +43,7 @@ COLLECTION = "notifications"
 OUTCOMES = "notification_outcomes"
 CLAIMS = "notification_claims"
 UNREPORTED = "unreported_outcomes"
+LEGACY_UNREPORTED_INDEX = "unreported"  # on notification_outcomes, before the queue existed
 CONTACTS = "contacts"
 DEFERRED = "deferred_events"
 FINISHED = frozenset({"sent", "failed", "skipped"})
@@ -260,6 +261,19 @@ class Ledger:
                                        {"$unset": {"unreported": ""},
                                         "$set": {"report_error": error}})
         await self.unreported_ids.delete_one({"_id": notification_id})
+
+    async def queue_legacy_unreported(self) -> int:
+        """Upgrade from versions that found unreported outcomes through a sparse index on
+        the flag: queue every flagged outcome, then drop that index (whose presence is the
+        sign that this is still to do; a crash in between repeats it harmlessly). Returns
+        the number of outcomes queued."""
+        if LEGACY_UNREPORTED_INDEX not in await self.outcomes.index_information():
+            return 0
+        ids = [d["_id"] async for d in self.outcomes.find({"unreported": True}, {"_id": 1})]
+        for chunk in in_chunks(ids, 1000):
+            await insert_first_wins(self.unreported_ids, [{"_id": nid} for nid in chunk])
+        await self.outcomes.drop_index(LEGACY_UNREPORTED_INDEX)
+        return len(ids)
 
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
         """Outcomes whose event is still to publish, up to `limit`. A queued id whose

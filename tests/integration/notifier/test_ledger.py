@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.notifier.adapters.ledger import INDEXES, Claim, Finish, Ledger
+from services.notifier.adapters.ledger import (
+    INDEXES,
+    LEGACY_UNREPORTED_INDEX,
+    Claim,
+    Finish,
+    Ledger,
+)
 from services.notifier.handlers import Notifier
 from shared.citizen_secret import derive_citizen_secret
 from shared.clock import SystemClock
@@ -225,3 +231,18 @@ async def test_a_queued_report_whose_outcome_was_published_leaves_the_queue(db) 
     await ledger.outcomes.update_one({"_id": "pub-0"}, {"$unset": {"unreported": ""}})
     assert await ledger.unreported(10) == []  # published just before a crash
     assert await ledger.unreported_ids.count_documents({}) == 0
+
+
+async def test_outcomes_flagged_by_an_earlier_version_are_queued_once(db) -> None:
+    ledger = Ledger(db)
+    now = datetime.now(UTC)
+    # As an earlier version left them: flagged outcomes found through a sparse index.
+    await ledger.outcomes.create_index("unreported", name=LEGACY_UNREPORTED_INDEX, sparse=True)
+    await ledger.outcomes.insert_many([
+        Finish({"_id": nid, "tracking_id": "T", "template": "assigned"}, "sent", now)
+        .outcome(reported=reported) for nid, reported in (("old-0", False), ("old-1", True))])
+    assert await ledger.unreported(10) == []  # not queued yet
+    assert await ledger.queue_legacy_unreported() == 1
+    assert LEGACY_UNREPORTED_INDEX not in await ledger.outcomes.index_information()
+    assert await ledger.queue_legacy_unreported() == 0  # done: the index is gone
+    assert [d["_id"] for d in await ledger.unreported(10)] == ["old-0"]

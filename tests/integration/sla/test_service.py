@@ -57,7 +57,10 @@ def tenant(infra: LocalInfra, policy: Path) -> dict[str, str]:
     return {**infra.env, "LAPOR_TOPIC_PREFIX": f"t{name}.",
             "LAPOR_MONGODB_DATABASE": f"lapor_{name}", "LAPOR_KAFKA_PARTITIONS": "3",
             "LAPOR_LOG_FORMAT": "json", "LAPOR_RETRY_BACKOFF_SECONDS": "0.05",
-            "LAPOR_SLA_POLICY_FILE": str(policy), "LAPOR_SLA_SCAN_INTERVAL_SECONDS": "0.2"}
+            "LAPOR_SLA_POLICY_FILE": str(policy), "LAPOR_SLA_SCAN_INTERVAL_SECONDS": "0.2",
+            # The drill's deadlines are seconds: a batch window (meant for deadlines of hours)
+            # would hold the events for a third of one.
+            "LAPOR_SLA_BATCH_WINDOW_MS": "0"}
 
 
 class Sla:
@@ -267,9 +270,6 @@ async def test_two_instances_side_by_side_publish_every_event_exactly_once(fresh
 
 
 async def test_a_restart_after_the_deadlines_passed_catches_up_once(fresh: Sla) -> None:
-    # The clocks must be stored within the first second (the drill's marks fall due from
-    # 1 s), so no batch window: it is meant for deadlines of hours.
-    fresh.env["LAPOR_SLA_BATCH_WINDOW_MS"] = "0"
     (first,) = fresh.start()
     cases, started = [new_case() for _ in range(4)], now()
     await fresh.send(*[event for case in cases for event in (

@@ -21,6 +21,7 @@ from services.sla.adapters.clocks import (
     LEDGER_RETENTION,
     ClockStore,
 )
+from services.sla.adapters.upgrade import LEGACY_CLOCKS, case_from_legacy, fold_legacy_clocks
 from services.sla.domain import load_policy
 from services.sla.handlers import SlaWatcher
 from shared.agencies import load_agencies
@@ -316,3 +317,43 @@ async def test_ledger_entries_expire_after_the_retention_period(rig: Rig) -> Non
     entry = await rig.runtime.db[LEDGER].find_one({})
     assert entry["clock_id"] == f"{case}:routing" and entry["kind"] == "warning"
     assert entry["claimed_at"].replace(tzinfo=UTC) == hours(0.6)
+
+
+async def as_legacy_layout(rig: Rig, tracking_id: str) -> None:
+    """Rewrite a stored case the way earlier versions stored it: one document per stage."""
+    case = await rig.runtime.db[COLLECTION].find_one_and_delete({"_id": tracking_id})
+    assert case is not None
+    await rig.runtime.db[LEGACY_CLOCKS].insert_many(
+        [{**clock, "_id": f"{tracking_id}:{clock['stage']}"} for clock in case["clocks"]])
+
+
+async def test_clocks_of_the_earlier_layout_are_folded_into_one_document_per_case(rig: Rig
+                                                                                    ) -> None:
+    watcher = rig.watcher()
+    assigned, waiting = new_case(), new_case()
+    await rig.feed(watcher, received(assigned, hours(0)),
+                   status(assigned, Status.ASSIGNED, hours(0)), received(waiting, hours(0)))
+    rig.clock.set(hours(1.1))
+    # assigned: response 50 %; waiting: routing 50 %, 75 % and breach 1 (its 1 h passed)
+    assert await watcher.scan() == 4
+    for case in (assigned, waiting):
+        await as_legacy_layout(rig, case)
+    # An instance that died halfway through an earlier upgrade had written one case already.
+    (legacy,) = await rig.runtime.db[LEGACY_CLOCKS].find({"_id": f"{waiting}:routing"}).to_list()
+    await rig.runtime.db[COLLECTION].insert_one(case_from_legacy([legacy]).document())
+
+    assert await fold_legacy_clocks(rig.runtime.db) == 2
+    assert LEGACY_CLOCKS not in await rig.runtime.db.list_collection_names()
+    assert await fold_legacy_clocks(rig.runtime.db) == 0  # once only
+    stored = await rig.runtime.db[COLLECTION].find_one({"_id": assigned})
+    assert [c["stage"] for c in stored["clocks"]] == ["routing", "response", "resolution"]
+    assert stored["next_due_at"].replace(tzinfo=UTC) == hours(1.5)  # response 75 %
+    assert (await rig.stored(f"{assigned}:response"))["warnings_sent"] == [0.5]
+
+    rig.clock.set(hours(20))  # everything else falls due, once
+    await watcher.scan()
+    events = await rig.sla_events(15)
+    assert duplicates(events) == {}
+    for stage in ("response", "resolution"):
+        assert [mark(e) for e in of_stage(events, assigned, stage)] == FULL_SCHEDULE
+    assert [mark(e) for e in of_stage(events, waiting, "routing")] == FULL_SCHEDULE

@@ -46,9 +46,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                     description="Events that citizens or agencies must hear about")
 
     async def upgrade_storage() -> None:
-        queued = await ledger.queue_legacy_unreported()
-        if queued:
-            runtime.log.warning("unreported outcomes queued for the reporter", count=queued)
+        queued = await ledger.upgrade_storage()
+        if any(queued.values()):
+            runtime.log.warning("notification ledger upgraded", **queued)
 
     runtime.on_startup(upgrade_storage)  # before the reporter loop and the consumer start
     runtime.background(deliverer.run_forever)

@@ -5,8 +5,17 @@ On the common path nothing is ever updated, only inserted (an update costs the e
 database several times an insert, and more with every index):
 
 - `notifications`: the planned notification, written once. States: pending (due at
-  `next_attempt_at`, the only indexed field) or sending (claimed by a batch `claim` token);
-  or finished at planning (skipped, or failed for a citizen-secret mismatch).
+  `next_attempt_at`) or sending (claimed by a batch `claim` token); or finished at
+  planning (skipped, or failed for a citizen-secret mismatch). No secondary index: on the
+  embedded database the first index on a collection more than doubles the cost of every
+  insert, and most notifications are claimed as they are inserted, never pending.
+- `notification_queue`: where pending notifications are found: one small entry per
+  notification that may be due (`due`, `channel`; indexed). The notification's own
+  fields stay the authority (a claim is a compare-and-set on `next_attempt_at`), so the
+  queue is only ever a hint: an entry is written before its notification becomes pending
+  (a crash in between leaves an entry too many, never a pending notification nobody
+  finds), deleted once its notification is claimed, and an entry whose notification was
+  not claimable is deleted if the notification is finished, else looked at again later.
 - `notification_claims`: one document per claimed batch (its token, its ids and its
   `lease_until`), inserted before the claim and deleted once every notification of the
   batch is finished, due again, or given back. A batch whose lease lapsed (a dead instance)
@@ -43,6 +52,8 @@ COLLECTION = "notifications"
 OUTCOMES = "notification_outcomes"
 CLAIMS = "notification_claims"
 UNREPORTED = "unreported_outcomes"
+QUEUE = "notification_queue"
+LEGACY_PENDING_INDEX = "pending_due"  # on notifications, before the queue existed
 LEGACY_UNREPORTED_INDEX = "unreported"  # on notification_outcomes, before the queue existed
 CONTACTS = "contacts"
 DEFERRED = "deferred_events"
@@ -53,11 +64,8 @@ _OUTCOME_FIELDS = ("tracking_id", "source_event_id", "channel", "recipient_maske
                    "template", "attempts")
 
 INDEXES = {
-    COLLECTION: [
-        # The queue of notifications due for an attempt: sparse, so only pending ones are
-        # in it (those claimed at insert, most of them, never are).
-        IndexModel([("next_attempt_at", ASCENDING)], name="pending_due", sparse=True),
-    ],
+    COLLECTION: [],  # read by `_id` only
+    QUEUE: [IndexModel([("channel", ASCENDING), ("due", ASCENDING)], name="channel_due")],
     OUTCOMES: [],  # read by `_id` only
     UNREPORTED: [],  # small: read whole, in natural order
     CLAIMS: [IndexModel([("lease_until", ASCENDING)], name="lease_until")],
@@ -95,6 +103,10 @@ def outcome_document(notification: dict[str, Any], state: str, at: datetime | No
     return document
 
 
+def _queue_entry(notification: dict[str, Any], due: datetime) -> dict[str, Any]:
+    return {"_id": notification["_id"], "due": due, "channel": notification.get("channel")}
+
+
 @dataclass(frozen=True)
 class Finish:
     """A claimed notification's final state, to write."""
@@ -118,6 +130,7 @@ class Ledger:
         self.collection = db[COLLECTION]
         self.outcomes = db[OUTCOMES]
         self.unreported_ids = db[UNREPORTED]
+        self.queue = db[QUEUE]
         self.claims = db[CLAIMS]
         self.contacts = db[CONTACTS]
         self.deferred = db[DEFERRED]
@@ -127,6 +140,9 @@ class Ledger:
         planning get their (unreported) outcome too, also when only redelivery brings them
         here again: a crash between the inserts loses no outcome and no report."""
         known = await insert_first_wins(self.collection, documents)
+        # Queued after the insert: a crash in between redelivers the batch, and this again.
+        await insert_first_wins(self.queue, [_queue_entry(d, d["next_attempt_at"])
+                                             for d in documents if d.get("next_attempt_at")])
         finished = [d for d in documents if d.get("state") in FINISHED]
         outcomes = [outcome_document(d, d["state"], d.get("finished_at"), d.get("last_error"),
                                      reported=False) for d in finished]
@@ -158,7 +174,8 @@ class Ledger:
     async def claim_many(self, notification_ids: Sequence[str], now: datetime,
                          lease: timedelta) -> Claim:
         """Claim these ids for one attempt each (counted now, before sending) where they are
-        still pending and due: one claim insert, one bulk write and one read."""
+        still pending and due: one claim insert, one bulk write and one read; then their
+        queue entries go (those of ids not claimable are looked at again, `_requeue`)."""
         claim = Claim.new(now, lease)
         ids = list(notification_ids)
         if not ids:
@@ -173,9 +190,35 @@ class Ledger:
              for nid in ids], ordered=False)
         claim.documents = [doc async for doc in find_in(self.collection, "_id", ids,
                                                         {"claim": claim.token})]
+        claimed = {d["_id"] for d in claim.documents}
+        for chunk in in_chunks(sorted(claimed)):
+            await self.queue.delete_many({"_id": {"$in": chunk}})
+        missed = [nid for nid in ids if nid not in claimed]
+        if missed:
+            await self._requeue(missed, now, lease)
         if not claim.documents:
             await self.close_claims([claim.token])
         return claim
+
+    async def _requeue(self, ids: Sequence[str], now: datetime, lease: timedelta) -> None:
+        """Queue entries whose notification could not be claimed: another instance claimed
+        it first, it is finished, it is due later, or a writer is about to make it pending
+        (entry first, notification second). A finished one's entry goes; a pending one's
+        follows its `next_attempt_at`; any other is looked at again after a lease, by when
+        a claim holding it has finished or lapsed (and its taker queued it anew)."""
+        finished = {d["_id"] async for d in find_in(self.outcomes, "_id", ids,
+                                                    projection={"_id": 1})}
+        for chunk in in_chunks(sorted(finished)):
+            await self.queue.delete_many({"_id": {"$in": chunk}})
+        open_ids = [nid for nid in ids if nid not in finished]
+        due = {d["_id"]: d.get("next_attempt_at") async for d in find_in(
+            self.collection, "_id", open_ids, projection={"next_attempt_at": 1})}
+        for chunk in in_chunks([nid for nid in open_ids if nid not in due]):  # no such one
+            await self.queue.delete_many({"_id": {"$in": chunk}})
+        later = [UpdateOne({"_id": nid}, {"$set": {"due": at or now + lease}})
+                 for nid, at in due.items()]
+        if later:  # no upsert: an entry deleted meanwhile (claimed) stays deleted
+            await self.queue.bulk_write(later, ordered=False)
 
     async def take_over_lapsed(self, now: datetime, limit: int = 50) -> int:
         """Claims whose lease lapsed (their instance died or hung): one instance takes each
@@ -197,6 +240,7 @@ class Ledger:
                 {"_id": nid} for nid, unreported in finished.items() if unreported])
             unfinished = [nid for nid in ids if nid not in finished]
             if unfinished:
+                await self._queue_at(unfinished, now)
                 result = await self.collection.bulk_write([UpdateOne(
                     {"_id": nid, "claim": claim["_id"]},
                     {"$set": {"state": "pending", "next_attempt_at": now},
@@ -208,6 +252,8 @@ class Ledger:
     async def release(self, claimed: Sequence[dict[str, Any]], now: datetime) -> None:
         """Give back claims never attempted (queued at shutdown, or too long): due at once."""
         if claimed:
+            await self._queue_at([d["_id"] for d in claimed], now,
+                                 {d["_id"]: d.get("channel") for d in claimed})
             await self.collection.bulk_write([UpdateOne(
                 {"_id": doc["_id"], "claim": doc.get("claim")},
                 {"$set": {"state": "pending", "next_attempt_at": now},
@@ -216,18 +262,27 @@ class Ledger:
 
     async def due_ids(self, now: datetime, limit: int, *, channel: str | None = None,
                       exclude: Sequence[str] = ()) -> list[str]:
-        """Ids worth claiming: pending and due (retries, what did not fit the queues at
+        """Ids worth claiming: queued and due (retries, what did not fit the queues at
         planning, what a lapsed claim left). `channel` keeps one channel's backlog from
         hiding another's; `exclude` skips the ids this worker already holds (filtered here,
         not with a `$nin` of hundreds of ids, which costs the database a comparison per
         candidate)."""
-        extra: dict[str, Any] = {}
+        query: dict[str, Any] = {"due": {"$lte": now}}
         if channel is not None:
-            extra["channel"] = channel
+            query["channel"] = channel
         held = set(exclude)
-        return [doc["_id"] async for doc in self.collection.find(
-            {"next_attempt_at": {"$lte": now}, **extra}, {"_id": 1}
-        ).sort("next_attempt_at", ASCENDING).limit(limit) if doc["_id"] not in held]
+        return [doc["_id"] async for doc in self.queue.find(query, {"_id": 1}).sort(
+            "due", ASCENDING).limit(limit) if doc["_id"] not in held]
+
+    async def _queue_at(self, ids: Sequence[str], at: datetime,
+                        channels: dict[str, str | None] | None = None) -> None:
+        """Queue entries due at `at`, written before their notifications become pending."""
+        if channels is None or None in channels.values():
+            channels = {d["_id"]: d.get("channel") async for d in find_in(
+                self.collection, "_id", ids, projection={"channel": 1})}
+        await self.queue.bulk_write([UpdateOne(
+            {"_id": nid}, {"$set": {"due": at, "channel": channels.get(nid)}}, upsert=True)
+            for nid in ids], ordered=False)
 
     async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> set[str]:
         """Write the outcomes in one multi-document insert; returns the ids whose outcome
@@ -243,6 +298,7 @@ class Ledger:
         return {f.claimed["_id"] for i, f in enumerate(finishes) if i not in known}
 
     async def retry_later(self, claimed: dict[str, Any], at: datetime, error: str) -> bool:
+        await self._queue_at([claimed["_id"]], at, {claimed["_id"]: claimed.get("channel")})
         result = await self.collection.update_one(
             {"_id": claimed["_id"], "claim": claimed.get("claim")},
             {"$set": {"state": "pending", "next_attempt_at": at, "last_error": error},
@@ -262,18 +318,28 @@ class Ledger:
                                         "$set": {"report_error": error}})
         await self.unreported_ids.delete_one({"_id": notification_id})
 
-    async def queue_legacy_unreported(self) -> int:
-        """Upgrade from versions that found unreported outcomes through a sparse index on
-        the flag: queue every flagged outcome, then drop that index (whose presence is the
-        sign that this is still to do; a crash in between repeats it harmlessly). Returns
-        the number of outcomes queued."""
-        if LEGACY_UNREPORTED_INDEX not in await self.outcomes.index_information():
-            return 0
-        ids = [d["_id"] async for d in self.outcomes.find({"unreported": True}, {"_id": 1})]
-        for chunk in in_chunks(ids, 1000):
-            await insert_first_wins(self.unreported_ids, [{"_id": nid} for nid in chunk])
-        await self.outcomes.drop_index(LEGACY_UNREPORTED_INDEX)
-        return len(ids)
+    async def upgrade_storage(self) -> dict[str, int]:
+        """Upgrade from versions that found pending notifications and unreported outcomes
+        through sparse indexes (`pending_due` on notifications, `unreported` on outcomes):
+        queue what those indexes hold, then drop them (an index's presence is the sign
+        that this is still to do; a crash in between repeats it harmlessly). Returns how
+        many entries were queued, per queue."""
+        done = {"pending": 0, "unreported": 0}
+        if LEGACY_PENDING_INDEX in await self.collection.index_information():
+            since_ever = {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}  # reads the sparse index
+            pending = [_queue_entry(d, d["next_attempt_at"]) async for d in self.collection.find(
+                {"next_attempt_at": since_ever}, {"next_attempt_at": 1, "channel": 1})]
+            for chunk in in_chunks(pending, 1000):
+                await insert_first_wins(self.queue, chunk)
+            await self.collection.drop_index(LEGACY_PENDING_INDEX)
+            done["pending"] = len(pending)
+        if LEGACY_UNREPORTED_INDEX in await self.outcomes.index_information():
+            ids = [d["_id"] async for d in self.outcomes.find({"unreported": True}, {"_id": 1})]
+            for id_chunk in in_chunks(ids, 1000):
+                await insert_first_wins(self.unreported_ids, [{"_id": nid} for nid in id_chunk])
+            await self.outcomes.drop_index(LEGACY_UNREPORTED_INDEX)
+            done["unreported"] = len(ids)
+        return done
 
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
         """Outcomes whose event is still to publish, up to `limit`. A queued id whose
@@ -298,8 +364,7 @@ class Ledger:
     async def pending_count(self) -> int:
         """Notifications not finished yet: due or waiting for a retry, plus those in live
         claims (a claim's finished ones count until the claim closes, moments later)."""
-        since_ever = {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}  # reads the sparse index
-        pending = await self.collection.count_documents({"next_attempt_at": since_ever})
+        pending = await self.queue.count_documents({})
         pipeline: list[dict[str, Any]] = [
             {"$group": {"_id": None, "n": {"$sum": {"$size": "$ids"}}}}]
         claimed = [row["n"] async for row in await self.claims.aggregate(pipeline)]

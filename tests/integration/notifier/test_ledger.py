@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notifier.adapters.ledger import (
     INDEXES,
+    LEGACY_PENDING_INDEX,
     LEGACY_UNREPORTED_INDEX,
     Claim,
     Finish,
@@ -242,7 +243,50 @@ async def test_outcomes_flagged_by_an_earlier_version_are_queued_once(db) -> Non
         Finish({"_id": nid, "tracking_id": "T", "template": "assigned"}, "sent", now)
         .outcome(reported=reported) for nid, reported in (("old-0", False), ("old-1", True))])
     assert await ledger.unreported(10) == []  # not queued yet
-    assert await ledger.queue_legacy_unreported() == 1
+    assert await ledger.upgrade_storage() == {"pending": 0, "unreported": 1}
     assert LEGACY_UNREPORTED_INDEX not in await ledger.outcomes.index_information()
-    assert await ledger.queue_legacy_unreported() == 0  # done: the index is gone
+    assert await ledger.upgrade_storage() == {"pending": 0, "unreported": 0}  # done
     assert [d["_id"] for d in await ledger.unreported(10)] == ["old-0"]
+
+
+async def test_queue_entries_that_cannot_be_claimed_are_dropped_or_looked_at_later(db) -> None:
+    ledger = Ledger(db)
+    now, lease = datetime.now(UTC), timedelta(seconds=60)
+    await ledger.record([{"_id": f"q-{i}", "state": "pending", "channel": "email",
+                          "tracking_id": "T", "next_attempt_at": now} for i in range(4)])
+    assert await ledger.queue.count_documents({}) == 4
+    # q-0 is claimed and finished by another instance, q-1 claimed and still being sent,
+    # q-2 put back for a retry later; the queue entries still say "due now".
+    other = await ledger.claim_many(["q-0", "q-1"], now, lease)
+    await ledger.finish_many([Finish(d, "sent", now) for d in other.documents
+                              if d["_id"] == "q-0"], reported=True)
+    later = now + timedelta(minutes=5)
+    await ledger.collection.update_one({"_id": "q-2"}, {"$set": {"next_attempt_at": later}})
+    await ledger.queue.insert_many([{"_id": nid, "due": now, "channel": "email"}
+                                    for nid in ("q-0", "q-1")])
+    await ledger.queue.update_one({"_id": "q-2"}, {"$set": {"due": now}})
+
+    assert sorted(await ledger.due_ids(now, 10)) == ["q-0", "q-1", "q-2", "q-3"]
+    claim = await ledger.claim_many(["q-0", "q-1", "q-2", "q-3"], now, lease)
+    assert [d["_id"] for d in claim.documents] == ["q-3"]
+    queued = {d["_id"]: d["due"].replace(tzinfo=UTC) async for d in ledger.queue.find()}
+    assert set(queued) == {"q-1", "q-2"}  # q-0 finished: gone; q-3 claimed: gone
+    assert abs(queued["q-1"] - (now + lease)) < timedelta(milliseconds=1)  # a lease later
+    assert abs(queued["q-2"] - later) < timedelta(milliseconds=1)  # its own time
+    assert await ledger.due_ids(now, 10) == []
+
+
+async def test_pending_notifications_of_an_earlier_version_are_queued_once(db) -> None:
+    ledger = Ledger(db)
+    now = datetime.now(UTC)
+    await ledger.collection.create_index("next_attempt_at", name=LEGACY_PENDING_INDEX,
+                                         sparse=True)
+    await ledger.collection.insert_many([  # as an earlier version left them: no queue
+        {"_id": "p-0", "state": "pending", "channel": "sms", "next_attempt_at": now},
+        {"_id": "p-1", "state": "sending", "channel": "email", "claim": "c"}])
+    assert await ledger.due_ids(now, 10) == []
+    assert await ledger.upgrade_storage() == {"pending": 1, "unreported": 0}
+    assert LEGACY_PENDING_INDEX not in await ledger.collection.index_information()
+    assert await ledger.upgrade_storage() == {"pending": 0, "unreported": 0}
+    assert await ledger.due_ids(now, 10, channel="sms") == ["p-0"]
+    assert await ledger.pending_count() == 1

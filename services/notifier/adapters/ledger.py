@@ -362,8 +362,9 @@ class Ledger:
         return states
 
     async def pending_count(self) -> int:
-        """Notifications not finished yet: due or waiting for a retry, plus those in live
-        claims (a claim's finished ones count until the claim closes, moments later)."""
+        """Notifications not finished yet: queued (due or waiting for a retry), plus those
+        in live claims (a claim's finished ones count until the claim closes, moments later;
+        a queue entry left behind by a crash counts until a fetch looks at it)."""
         pending = await self.queue.count_documents({})
         pipeline: list[dict[str, Any]] = [
             {"$group": {"_id": None, "n": {"$sum": {"$size": "$ids"}}}}]

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: install test test-unit test-integration test-prometheus prometheus-tools asyncapi lint \
-	typecheck demo bench clean
+	typecheck demo bench bench-compare clean
 
 install: $(STAMP)
 
@@ -64,6 +64,12 @@ demo: install
 BENCH_ARGS ?=
 bench: install
 	$(PY) -m benchmarks.pipeline $(BENCH_ARGS)
+
+# Interleaved A/B runs: the working tree against BASE (a commit), PAIRS pairs.
+BASE ?= HEAD~1
+PAIRS ?= 2
+bench-compare: install
+	$(PY) -m benchmarks.compare $(BASE) --pairs $(PAIRS) -- $(or $(BENCH_ARGS),--n 2000 --rate 200)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

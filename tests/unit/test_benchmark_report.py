@@ -25,3 +25,23 @@ def test_the_spread_of_repeated_runs_skips_what_a_run_lacks() -> None:
     assert rows["e2e routed p99 ms"] == [300.0, 450.0, 260.0]
     assert rows["e2e ack sent p99 ms"] == [900.0]  # missing and NaN left out
     assert "to ack sent /s (steady)" not in rows
+
+
+def test_ab_runs_alternate_so_a_drifting_machine_favours_neither_side() -> None:
+    from benchmarks.compare import run_order
+
+    assert run_order(1) == ["base", "current"]
+    assert run_order(3) == ["base", "current", "current", "base", "base", "current"]
+
+
+def test_ab_comparison_keeps_each_sides_runs_apart() -> None:
+    from benchmarks.compare import comparison
+
+    def result(p99: float, db: float | None = None) -> dict:
+        cpu = {"processes": {"secantusdb": db}} if db is not None else {}
+        return {"pipeline": {"latency": {"e2e_routed": {"p99_ms": p99}}}, "cpu": cpu}
+
+    rows = {label: (before, after) for label, before, after in comparison(
+        [result(500.0, 6.0), result(450.0, 6.2)], [result(300.0)])}
+    assert rows["e2e routed p99 ms"] == ([500.0, 450.0], [300.0])
+    assert rows["database CPU s"] == ([6.0, 6.2], [])  # only the base runs had it

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import _fmt, percentile, spread
+from benchmarks.report import _fmt, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -48,7 +49,7 @@ def comparison(base: Sequence[dict[str, Any]], current: Sequence[dict[str, Any]]
 
 
 def _median(values: list[float]) -> str:
-    return _fmt(percentile(sorted(values), 50), 1) if values else "-"
+    return _fmt(statistics.median(values), 1) if values else "-"
 
 
 def print_comparison(base_rev: str, base: Sequence[dict[str, Any]],

@@ -217,6 +217,12 @@ def pipeline_figures(observed: Observed, n: int, first: float, last: float,
         "worst_seconds_routed": worst_seconds(
             [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received],
             first),
+        # The same seconds of submission, hop by hop: which stage a slow second comes from.
+        "worst_seconds_by_hop": {
+            "intake": worst_seconds([(s, r - s) for s, r in received.values()], first),
+            "router": worst_seconds([(received[k][0], t - received[k][1])
+                                     for k, t in out.items() if k in received], first),
+        },
     }
 
 

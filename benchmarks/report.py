@@ -151,6 +151,10 @@ def print_report(result: dict[str, Any]) -> None:
         print("  e2e routed, the slowest seconds of submission (second: count, p50/max ms): "
               + "; ".join(f"{w['second']}: {w['count']}, {w['p50_ms']}/{w['max_ms']}"
                           for w in worst))
+    for hop, hop_worst in (pipeline.get("worst_seconds_by_hop") or {}).items():
+        if hop_worst:
+            print(f"    {hop} hop alone: "
+                  + "; ".join(f"{w['second']}: {w['p50_ms']}/{w['max_ms']}" for w in hop_worst))
     print()
     tp = pipeline["throughput"]
     print(f"  throughput to routed:       {_fmt(tp['to_routed'])} /s   "

@@ -21,6 +21,7 @@ from shared.settings import Settings
 
 log = structlog.get_logger("sla")
 GAUGE_SAMPLE_SECONDS = 60.0  # counting every open clock is a full collection pass
+GAUGE_COST_FACTOR = 100
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None
@@ -51,14 +52,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                                 "move the stage clocks")
 
     async def scan_forever() -> None:
-        sampled_at = float("-inf")
+        next_sample = float("-inf")
         while True:
             try:
                 await watcher.scan()
-                if time.monotonic() - sampled_at >= GAUGE_SAMPLE_SECONDS:
-                    # Kept out of the per-scan path: a scan costs what is due, not what is open.
-                    sampled_at = time.monotonic()
+                if time.monotonic() >= next_sample:
+                    # Kept out of the per-scan path: a scan costs what is due, not what is
+                    # open. A sample counts every open clock, so the wait after it grows
+                    # with its cost: the gauges take at most 1 % of the database's time.
+                    started = time.monotonic()
+                    next_sample = started + GAUGE_SAMPLE_SECONDS  # also if this one fails
                     await watcher.sample_gauges()
+                    spent = time.monotonic() - started
+                    next_sample = started + max(GAUGE_SAMPLE_SECONDS, GAUGE_COST_FACTOR * spent)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the next round retries; never let the loop die

@@ -4,9 +4,10 @@ Stored in their own small collection (`duplicate_roots`: tracking id, category, 
 received_at and the 512-byte text sketch), which a TTL index empties after the duplicate
 window. Every intake instance keeps the live roots in memory and reads only what is new:
 once at start all roots of the window, then every `refresh_seconds` the roots stored
-since (by any instance), with an overlap for writes that commit late. Its own new roots
-it adds as it stores them. So a batch costs no database read for the duplicate search,
-whatever (category, region) buckets it touches.
+since (by any instance), with an overlap for writes that commit late, beside the
+handler rather than in its way. Its own new roots it adds as it stores them (and does not
+decode again when a refresh reads them back). So a batch costs no database read for the
+duplicate search, whatever (category, region) buckets it touches.
 
 A root stored by another instance in the last few seconds may be missed: the same as two
 near-copies processed at the same moment, and harmless, since the flag is advice. Roots
@@ -16,11 +17,13 @@ never leaves a root without its complaint.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Container, Hashable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from bson import Binary
 from pymongo import ASCENDING, IndexModel, InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,6 +31,8 @@ from pymongo.errors import BulkWriteError
 
 from services.intake.domain.duplicates import Root, TextSketch
 from shared.mongo import duplicates_in
+
+log = structlog.get_logger("intake.roots")
 
 COLLECTION = "duplicate_roots"
 INDEXES = {
@@ -38,7 +43,10 @@ INDEXES = {
 }
 
 REFRESH_SECONDS = 5.0
-OVERLAP = timedelta(seconds=60)  # re-read to catch roots whose write committed late
+# Re-read to catch roots another instance stored late (received_at well before the write
+# landed, a batch held up). Every refresh reads the roots of the overlap again (at 200
+# complaints/s, 60 s were 12,000 documents every 5 s), so it is kept to a few refreshes.
+OVERLAP = timedelta(seconds=15)
 ROOTS_PER_BUCKET = 200  # the newest; bounds memory and comparisons per complaint
 
 Bucket = tuple[str | None, str | None]  # (category, region_code)
@@ -62,14 +70,27 @@ class RootStore:
         except BulkWriteError as exc:  # already there: a redelivered batch
             duplicates_in(exc)
 
-    async def expiring_after(self, moment: datetime) -> list[tuple[Bucket, datetime, Root]]:
-        cursor = self.collection.find({"expires_at": {"$gt": moment}})
-        return [((doc.get("category"), doc.get("region_code")), doc["received_at"],
-                 Root(doc["_id"], TextSketch.from_bytes(bytes(doc["sketch"]))))
-                async for doc in cursor]
+    async def expiring_after(self, moment: datetime, known: Container[str] = ()
+                             ) -> tuple[list[tuple[Bucket, datetime, Root]], datetime | None]:
+        """The roots that expire after `moment`, except the `known` ones (not decoded), and
+        the latest expiry among all of them (known ones included: the high-water mark)."""
+        roots: list[tuple[Bucket, datetime, Root]] = []
+        latest: datetime | None = None
+        async for doc in self.collection.find({"expires_at": {"$gt": moment}}):
+            expires = doc["expires_at"]
+            latest = expires if latest is None or expires > latest else latest
+            if doc["_id"] not in known:
+                roots.append(((doc.get("category"), doc.get("region_code")), doc["received_at"],
+                              Root(doc["_id"], TextSketch.from_bytes(bytes(doc["sketch"])))))
+        return roots, latest
 
 
 class RecentRoots:
+    """The roots of the duplicate window, in memory: loaded once, then refreshed every
+    `refresh_seconds` with what other instances stored. A refresh runs beside the
+    handler (the batch that finds the cache stale is not held up by it); only the first
+    load is waited for."""
+
     def __init__(self, store: RootStore, window: timedelta, *,
                  refresh_seconds: float = REFRESH_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -81,25 +102,36 @@ class RecentRoots:
         self._known: set[str] = set()
         self._high_water: datetime | None = None  # the latest expires_at read
         self._refreshed_at: float | None = None
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def for_buckets(self, buckets: Iterable[Hashable], now: datetime
                           ) -> dict[Hashable, list[Root]]:
         """The roots received within the window before `now`, oldest first, per bucket."""
-        if self._refreshed_at is None or \
-                self.monotonic() - self._refreshed_at >= self.refresh_seconds:
+        if self._refreshed_at is None:
             await self._refresh(now)
+        elif self.monotonic() - self._refreshed_at >= self.refresh_seconds and (
+                self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.create_task(self._refresh_quietly(now))
         since = now - self.window
         return {bucket: [root for at, root in self._buckets.get(bucket, ()) if at >= since]
                 for bucket in buckets}
 
+    async def _refresh_quietly(self, now: datetime) -> None:
+        try:
+            await self._refresh(now)
+        except Exception as exc:  # the database away: the next batch tries again
+            self._refreshed_at = self.monotonic()
+            log.warning("refreshing duplicate roots failed", error_type=type(exc).__name__)
+
     async def _refresh(self, now: datetime) -> None:
         start = now if self._high_water is None else self._high_water - OVERLAP
-        found = await self.store.expiring_after(start)
+        found, latest = await self.store.expiring_after(start, self._known)
         for bucket, at, root in sorted(found, key=lambda entry: entry[1]):
             self._remember(bucket, at, root)
-            expires = at + self.window
-            if self._high_water is None or expires > self._high_water:
-                self._high_water = expires
+        # From every root read, this instance's own included: else, alone, it would read
+        # everything since it started again and again.
+        if latest is not None and (self._high_water is None or latest > self._high_water):
+            self._high_water = latest
         if self._high_water is None:
             self._high_water = now
         self._refreshed_at = self.monotonic()

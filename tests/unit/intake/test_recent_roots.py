@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from services.intake.adapters.duplicate_roots import OVERLAP, RecentRoots
@@ -19,10 +20,23 @@ class RootRows:
     def __init__(self) -> None:
         self.rows: list[tuple[tuple[str, str], datetime, Root]] = []
         self.reads: list[datetime] = []
+        self.skipped: list[set[str]] = []
+        self.failing = False
 
-    async def expiring_after(self, moment: datetime):
+    async def expiring_after(self, moment: datetime, known=()):
+        if self.failing:
+            raise ConnectionError("database away")
         self.reads.append(moment)
-        return [row for row in self.rows if row[1] + WINDOW > moment]
+        self.skipped.append(set(known))
+        live = [row for row in self.rows if row[1] + WINDOW > moment]
+        latest = max((row[1] + WINDOW for row in live), default=None)
+        return [row for row in live if row[2].tracking_id not in known], latest
+
+
+async def settle() -> None:
+    """Let a refresh started in the background (on an in-memory fake: no I/O) finish."""
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 class Ticks:
@@ -53,8 +67,13 @@ async def test_loads_once_then_reads_only_what_is_new() -> None:
 
     ticks.now = 6.0
     found = await roots.for_buckets([BUCKET], T0 + timedelta(seconds=6))
+    # Due: the refresh starts beside this batch, which is served from memory meanwhile.
+    assert [r.tracking_id for r in found[BUCKET]] == ["OLD1-AAAA-A", "MINE-AAAA-A"]
+    await settle()
+    found = await roots.for_buckets([BUCKET], T0 + timedelta(seconds=6))
     assert [r.tracking_id for r in found[BUCKET]] == ["OLD1-AAAA-A", "MINE-AAAA-A",
                                                       "PEER-AAAA-A"]
+    assert rows.skipped[-1] >= {"OLD1-AAAA-A", "MINE-AAAA-A"}  # known: not decoded again
     # Incremental: from the newest expiry seen, less an overlap for late commits.
     assert rows.reads[-1] == T0 - timedelta(days=1) + WINDOW - OVERLAP
 
@@ -66,4 +85,39 @@ async def test_roots_leave_with_the_window() -> None:
     roots.add(BUCKET, T0, Root("MINE-AAAA-A", SKETCH))
     later = T0 + WINDOW + timedelta(minutes=1)
     ticks.now = 10.0
+    await roots.for_buckets([BUCKET], later)  # starts the refresh that forgets
+    await settle()
     assert (await roots.for_buckets([BUCKET], later))[BUCKET] == []
+
+
+async def test_a_failed_refresh_leaves_the_cache_and_is_tried_again_later() -> None:
+    rows, ticks = RootRows(), Ticks()
+    roots = RecentRoots(rows, WINDOW, refresh_seconds=5, monotonic=ticks)  # type: ignore[arg-type]
+    await roots.for_buckets([BUCKET], T0)
+    roots.add(BUCKET, T0, Root("MINE-AAAA-A", SKETCH))
+    rows.failing, ticks.now = True, 6.0
+    await roots.for_buckets([BUCKET], T0 + timedelta(seconds=6))
+    await settle()
+    found = await roots.for_buckets([BUCKET], T0 + timedelta(seconds=7))
+    assert [r.tracking_id for r in found[BUCKET]] == ["MINE-AAAA-A"]
+    assert len(rows.reads) == 1  # not retried at once: it waits another refresh period
+    rows.failing, ticks.now = False, 12.0
+    await roots.for_buckets([BUCKET], T0 + timedelta(seconds=12))
+    await settle()
+    assert len(rows.reads) == 2
+
+
+async def test_an_instance_alone_still_reads_only_what_is_new() -> None:
+    """Its own roots, read back and skipped, still move the high-water mark."""
+    rows, ticks = RootRows(), Ticks()
+    roots = RecentRoots(rows, WINDOW, refresh_seconds=5, monotonic=ticks)  # type: ignore[arg-type]
+    await roots.for_buckets([BUCKET], T0)
+    for step in (1, 2):
+        mine = Root(f"MIN{step}-AAAA-A", SKETCH)
+        at = T0 + timedelta(seconds=10 * step)
+        roots.add(BUCKET, at, mine)
+        rows.rows.append((BUCKET, at, mine))  # what this instance stored
+        ticks.now = 10.0 * step
+        await roots.for_buckets([BUCKET], at)
+        await settle()
+    assert rows.reads[-1] == T0 + timedelta(seconds=10) + WINDOW - OVERLAP

@@ -426,7 +426,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sink", choices=("aiosmtpd", "minimal"), default="aiosmtpd",
                         help="the SMTP server standing in for the mail relay: aiosmtpd "
                              "(default) or benchmarks.smtp_sink, which accepts mail for a "
-                             "sixth of the CPU (the relay is not on the pipeline's cores "
+                             "fifth of the CPU (the relay is not on the pipeline's cores "
                              "in a deployment)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the whole benchmark this many times, a pause apart, and "

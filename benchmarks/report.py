@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import statistics
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -235,7 +236,7 @@ def print_spread(results: Sequence[dict[str, Any]]) -> None:
     for label, values in spread(results):
         ordered = sorted(values)
         print(f"    {label:<26} {', '.join(_fmt(v, 1) for v in values):<44} "
-              f"median {_fmt(percentile(ordered, 50), 1)}, "
+              f"median {_fmt(statistics.median(values), 1)}, "
               f"{_fmt(ordered[0], 1)}-{_fmt(ordered[-1], 1)}")
 
 

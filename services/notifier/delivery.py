@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from shared.contract import (
     NotificationSkipped,
 )
 from shared.contract.events import EVENT_TYPES
+from shared.sampling import SampleSchedule
 from shared.settings import Settings
 from shared.topics import Topics
 
@@ -64,7 +64,6 @@ OUTCOME_EVENTS = {"sent": NotificationSent, "failed": NotificationFailed,
                   "skipped": NotificationSkipped}
 REPORT_BATCH = 500
 QUEUE_SAMPLE_SECONDS = 1.0
-SAMPLE_COST_FACTOR = 20  # the count grows with the backlog: at most 1/20 of the time on it
 HANDOFF_DEPTH_PER_WORKER = 20  # new notifications queued per worker before the ledger keeps them
 
 
@@ -149,7 +148,7 @@ class Deliverer:
         self._held: dict[str, _Held] = {}  # batch claims by token
         self._closable: list[str] = []  # tokens of resolved claims, to delete
         self.handoff_depth = HANDOFF_DEPTH_PER_WORKER * self.workers_per_channel
-        self._sampled_at, self._sample_gap = 0.0, QUEUE_SAMPLE_SECONDS
+        self._queue_sampling = SampleSchedule(QUEUE_SAMPLE_SECONDS)
         self.recorder = OutcomeRecorder(ledger=ledger, publish_all=publish_all,
                                         topic=topics.notifications, event_of=outcome_event,
                                         retry_for=self.lease.total_seconds() / 2,
@@ -363,12 +362,12 @@ class Deliverer:
             if len(docs) < REPORT_BATCH:
                 return reported
 
-    async def sample_queue(self, force: bool = False) -> None:
-        if force or time.monotonic() - self._sampled_at >= self._sample_gap:
-            started = self._sampled_at = time.monotonic()
-            metrics.RETRY_QUEUE.set(await self.ledger.pending_count())
-            self._sample_gap = max(QUEUE_SAMPLE_SECONDS,
-                                   SAMPLE_COST_FACTOR * (time.monotonic() - started))
+    async def sample_queue(self) -> None:
+        if self._queue_sampling.due():
+            await self._queue_sampling.take(self._count_queue)
+
+    async def _count_queue(self) -> None:
+        metrics.RETRY_QUEUE.set(await self.ledger.pending_count())
 
     # -- one notification -----------------------------------------------------------------
     async def deliver_claimed(self, doc: dict[str, Any]) -> bool:

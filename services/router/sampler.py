@@ -6,10 +6,8 @@ holds. A sample is taken every `interval` seconds, and sooner (at most once per
 `min_gap`) after this instance changed a case, so the gauges follow activity without a
 query per message (one aggregate gives both gauges). On a busy database a sample is a
 burst of work that delays the pipeline's own statements, so the gap is seconds, in step
-with a Prometheus scrape, not one. A sample counts every open case, so its cost grows
-with the backlog: the gap after a sample is also at least `COST_FACTOR` times what it
-took, which keeps the sampler under 1/COST_FACTOR of the database's time however large
-the backlog.
+with a Prometheus scrape, not one; and since a sample counts every open case, never
+sooner than its cost allows (`shared.sampling`).
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ import structlog
 from services.router import metrics
 from services.router.adapters.cases import CaseStore
 from shared.contract import OPEN_STATUSES, Status
+from shared.sampling import SampleSchedule
 
 log = structlog.get_logger("router.sampler")
 
@@ -47,7 +46,6 @@ async def sample_cases(store: CaseStore) -> dict[str, int]:
 
 
 _reported_agencies: set[str] = set()  # agency ids are few and bounded by the registry
-COST_FACTOR = 100  # a sample may use at most 1 % of the database's time
 
 
 class CaseSampler:
@@ -56,6 +54,7 @@ class CaseSampler:
         self.store = store
         self.interval = interval
         self.min_gap = min_gap
+        self.schedule = SampleSchedule(interval)
         self._changed = asyncio.Event()
 
     def changed(self) -> None:
@@ -64,16 +63,15 @@ class CaseSampler:
 
     async def run(self) -> None:
         while True:
-            started = time.monotonic()
             try:
-                await sample_cases(self.store)
+                await self.schedule.take(lambda: sample_cases(self.store))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be away for a while: try again
                 log.warning("sampling cases failed", error_type=type(exc).__name__)
-            not_before = time.monotonic() + COST_FACTOR * (time.monotonic() - started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self.interval)
             # Let a burst of changes settle; never sample a large backlog back to back.
-            await asyncio.sleep(max(self.min_gap, not_before - time.monotonic()))
+            await asyncio.sleep(max(self.min_gap,
+                                    self.schedule.cost_allows_at - time.monotonic()))
             self._changed.clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import structlog
 from faststream.specification import AsyncAPI
@@ -16,12 +15,12 @@ from shared.agencies import load_agencies
 from shared.clock import Clock, SystemClock
 from shared.config_files import ConfigFileError
 from shared.http import ServiceHttp
+from shared.sampling import SampleSchedule
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 log = structlog.get_logger("sla")
 GAUGE_SAMPLE_SECONDS = 60.0  # counting every open clock is a full collection pass
-GAUGE_COST_FACTOR = 100
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None
@@ -45,26 +44,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                          clock=clock or SystemClock())
     # One subscriber for both topics: one group member, and a case's received and first
     # status events often meet in one batch (its clocks are then written once), the more
-    # so if batches gather for `sla_batch_window_ms` (deadlines are hours, not moments).
+    # so as batches gather for `sla_batch_window_ms` (deadlines are hours, not moments).
     runtime.consume((runtime.topics.received, runtime.topics.status), watcher.handle_events,
                     batch_window_ms=settings.sla_batch_window_ms, title="sla:lifecycle",
                     description="complaint.received starts the routing clock; status changes "
                                 "move the stage clocks")
 
+    # Kept out of the per-scan path: a scan costs what is due, not what is open.
+    gauges = SampleSchedule(GAUGE_SAMPLE_SECONDS)
+
     async def scan_forever() -> None:
-        next_sample = float("-inf")
         while True:
             try:
                 await watcher.scan()
-                if time.monotonic() >= next_sample:
-                    # Kept out of the per-scan path: a scan costs what is due, not what is
-                    # open. A sample counts every open clock, so the wait after it grows
-                    # with its cost: the gauges take at most 1 % of the database's time.
-                    started = time.monotonic()
-                    next_sample = started + GAUGE_SAMPLE_SECONDS  # also if this one fails
-                    await watcher.sample_gauges()
-                    spent = time.monotonic() - started
-                    next_sample = started + max(GAUGE_SAMPLE_SECONDS, GAUGE_COST_FACTOR * spent)
+                if gauges.due():
+                    await gauges.take(watcher.sample_gauges)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the next round retries; never let the loop die

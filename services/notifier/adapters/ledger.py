@@ -277,7 +277,7 @@ class Ledger:
     async def _queue_at(self, ids: Sequence[str], at: datetime,
                         channels: dict[str, str | None] | None = None) -> None:
         """Queue entries due at `at`, written before their notifications become pending."""
-        if channels is None or None in channels.values():
+        if channels is None:
             channels = {d["_id"]: d.get("channel") async for d in find_in(
                 self.collection, "_id", ids, projection={"channel": 1})}
         await self.queue.bulk_write([UpdateOne(

@@ -38,6 +38,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                     description="New complaints to route, and lifecycle actions from "
                                 "agencies, citizens, admins and the SLA watcher")
     runtime.routes[PREFIX] = TrackingEndpoint(store, agencies)
+
+    async def upgrade_storage() -> None:  # before the consumer writes a case
+        await store.drop_legacy_index()
+        if await store.establish_tally():
+            runtime.log.info("tally of open cases counted from the cases")
+
+    runtime.on_startup(upgrade_storage)
     runtime.background(sampler.run)
     for topic, event_type, what in (
             (runtime.topics.routed, "complaint.routed", "Cases assigned to an agency"),

@@ -12,7 +12,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from services.router import metrics
-from services.router.adapters.cases import CaseStore
+from services.router.adapters.cases import CaseStore, tally_from, to_mark
 from services.router.domain.case import Case
 from services.router.domain.lifecycle import (
     DEFAULT_MAX_REASSIGNMENTS,
@@ -78,15 +78,17 @@ class Router:
         return {"topic": topic, "event": event.model_dump(mode="json")}
 
     async def _flush(self, documents: Sequence[dict[str, Any]]) -> None:
-        """Publish the outbox of these case versions, then mark it published."""
+        """Publish the outbox of these case versions, then mark them published (which
+        also counts their change in the tally of open cases)."""
         items: list[tuple[BaseModel, str]] = []
-        pending = [d for d in documents if d.get("outbox")]
+        pending = to_mark(documents)
         for document in pending:
-            for entry in document["outbox"]:
+            for entry in document.get("outbox") or ():
                 event = EVENT_TYPES[entry["event"]["event_type"]].model_validate(entry["event"])
                 items.append((event, self.topics.name(entry["topic"])))
         if items:
             await self.publish_all(items)
+        if pending:
             await self.store.mark_published(pending)
 
     def _outcome_event(self, case: Case, outcome: Outcome, document: dict[str, Any]
@@ -189,6 +191,7 @@ class Router:
             else event.reporter.model_dump(mode="json", exclude={"nik"}),
             "confidential": event.reporter.confidential,
             "received_event_id": event.event_id,
+            "tally_from": [],  # a new case: the tally counts it once it is marked
         }
         document["case"] = accepted.case.model_dump(mode="json")
         document["outbox"] = self._events_of(accepted, document)
@@ -257,7 +260,8 @@ class Router:
                 return await self._reject(action, result.reason, result.detail)
             version = int(document.get("version", 1))
             updated = {**document, "version": version + 1,
-                       "case": result.case.model_dump(mode="json")}
+                       "case": result.case.model_dump(mode="json"),
+                       "tally_from": tally_from(document["case"])}
             updated["outbox"] = self._events_of(result, updated)
             if await self.store.replace(updated, version):
                 metrics.ACTIONS_APPLIED.labels(action.action.value).inc()

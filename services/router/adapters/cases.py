@@ -8,6 +8,16 @@ missing was left by a crash between the write and the publish: its events are pu
 again (same event ids), so nothing is lost and consumers drop the repeat by event_id.
 `version` guards against two writers (e.g. during a consumer-group rebalance).
 
+Open cases are counted in a tally (`shared.tally`: one document of counters, by status
+and assignee), not by counting the collection: a count of every open case holds up the
+embedded database for the best part of a second per 20,000 cases. Each case version
+records the tally key of the version before it (`tally_from`: `[]` for a new case), and
+the marker of a version is inserted in one transaction with that version's change to the
+tally, so each change is counted exactly once, whoever marks it and however often the
+event comes again. A version that is neither an outbox nor a change of the tally is not
+marked. Versions stored before the tally existed carry no `tally_from` and change nothing:
+the tally was counted after them (`establish_tally`, at start-up).
+
 Rejected actions are remembered in `action_rejections` (one document per tracking id and
 action id, holding the `action.rejected` event as first published): an action id, once
 answered, keeps its answer, so a replay can neither change the case later nor draw a
@@ -16,33 +26,62 @@ different rejection.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.contract import OPEN_STATUSES
-from shared.mongo import find_in, insert_first_wins
+from shared.mongo import duplicates_in, find_in, insert_first_wins
+from shared.tally import Key, Tally, changes, in_transaction
 
 COLLECTION = "cases"
 REJECTIONS = "action_rejections"
 PUBLISHED = "published_outboxes"
+TALLY = "router_open_cases"
+LEGACY_INDEX = "status_assignee"  # the index the gauges' counts used before the tally
+_OPEN = frozenset(str(status) for status in OPEN_STATUSES)
 
-INDEXES = {
-    COLLECTION: [
-        # The only secondary index (the gauges' counts): every index makes every write dearer.
-        IndexModel([("case.status", ASCENDING), ("case.assignee", ASCENDING)],
-                   name="status_assignee"),
-    ],
-}
+# No secondary index on cases: every index makes every write dearer.
+INDEXES: dict[str, list[Any]] = {}
+
+
+def tally_keys(case: dict[str, Any]) -> list[Key]:
+    """What a stored case counts for in the tally: (status, assignee) while it is open."""
+    return [(case["status"], case.get("assignee"))] if case["status"] in _OPEN else []
+
+
+def tally_from(case: dict[str, Any]) -> list[str | None]:
+    """The `tally_from` of the next version of a case in this state."""
+    keys = tally_keys(case)
+    return list(keys[0]) if keys else []
+
+
+def tally_change(document: dict[str, Any]) -> dict[Key, int]:
+    """What this case version changes in the tally (nothing for a version stored before
+    the tally existed)."""
+    before = document.get("tally_from")
+    if before is None:
+        return {}
+    return dict(changes([tuple(before)] if before else [], tally_keys(document["case"])))
+
+
+def to_mark(documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The versions that need a marker: those with an outbox or a change to the tally."""
+    return [d for d in documents if d.get("outbox") or tally_change(d)]
 
 
 class CaseStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.db = db
         self.collection = db[COLLECTION]
         self.rejections = db[REJECTIONS]
         self.published = db[PUBLISHED]
+        self.tally = Tally(db, TALLY)
 
     async def get(self, tracking_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": tracking_id})
@@ -67,22 +106,64 @@ class CaseStore:
         return f"{document['_id']}@{document.get('version', 1)}"
 
     async def mark_published(self, documents: Sequence[dict[str, Any]]) -> None:
-        """Record that the outbox of these case versions is published."""
-        # A version published before (a redelivery) is marked already.
-        await insert_first_wins(self.published, [{"_id": self.outbox_key(d)} for d in documents])
+        """Record that these case versions are published, and add their changes to the
+        tally, in one transaction. A version marked before (a redelivery, or another
+        instance) aborts the transaction; it is left out and the rest tried again."""
+        remaining = to_mark(documents)
+        while remaining:
+            try:
+                await in_transaction(self.db.client,
+                                     lambda session, docs=remaining: self._mark(docs, session))
+                return
+            except BulkWriteError as exc:
+                marked = set(duplicates_in(exc))  # nothing of this try was written
+            remaining = [d for i, d in enumerate(remaining) if i not in marked]
+
+    async def _mark(self, documents: Sequence[dict[str, Any]],
+                    session: AsyncClientSession) -> None:
+        await self.published.insert_many([{"_id": self.outbox_key(d)} for d in documents],
+                                          ordered=False, session=session)
+        total: Counter[Key] = Counter()
+        for document in documents:
+            total.update(tally_change(document))
+        await self.tally.add(total, session)
 
     async def unpublished(self, documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Of these stored cases, those whose outbox was never marked published."""
-        with_outbox = [d for d in documents if d.get("outbox")]
-        if not with_outbox:
+        """Of these stored cases, the versions never marked published (a crash came
+        between the write and the marker)."""
+        pending = to_mark(documents)
+        if not pending:
             return []
-        keys = [self.outbox_key(d) for d in with_outbox]
+        keys = [self.outbox_key(d) for d in pending]
         marked = {doc["_id"] async for doc in find_in(self.published, "_id", keys)}
-        return [d for d, key in zip(with_outbox, keys, strict=True) if key not in marked]
+        return [d for d, key in zip(pending, keys, strict=True) if key not in marked]
+
+    # -- the tally of open cases ------------------------------------------------------------
+    async def open_counts(self) -> dict[tuple[str, str | None], int] | None:
+        """Open cases by (status, assignee agency), from the tally (one small read); None
+        while the tally is not counted yet."""
+        counts = await self.tally.read()
+        if counts is None:
+            return None
+        return {(str(key[0]), key[1]): n for key, n in counts.items()}
+
+    async def establish_tally(self) -> bool:
+        """Count the tally of open cases if there is none (the first start, or an
+        operator deleted it with every router stopped); True when this call counted it.
+        Run before this process writes a case."""
+        async def count() -> dict[Key, int]:
+            return dict(await self.count_open())
+        return await self.tally.establish(count)
+
+    async def drop_legacy_index(self) -> None:
+        """Drop the status index earlier versions counted with (the tally replaces it)."""
+        indexes = await self.collection.index_information()
+        if LEGACY_INDEX in indexes:
+            await self.collection.drop_index(LEGACY_INDEX)
 
     async def count_open(self) -> dict[tuple[str, str | None], int]:
-        """Open cases by (status, assignee agency), in one pass (uses the status index;
-        closed and rejected grow forever)."""
+        """Open cases by (status, assignee agency), counted from the cases in one pass (a
+        full read of the collection: for establishing the tally only)."""
         pipeline: list[dict[str, Any]] = [
             {"$match": {"case.status": {"$in": sorted(str(s) for s in OPEN_STATUSES)}}},
             {"$group": {"_id": {"s": "$case.status", "a": "$case.assignee"},

@@ -4,9 +4,13 @@ idempotency, the audit trail, the public tracking endpoint and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections import Counter
 from typing import Any
 
+from shared.contract import OPEN_STATUSES
 from tests.integration.router.driver import Lapor, metric_value, no_reporter_data
 
 PUPR = ("agency", "kutim-pupr")
@@ -287,3 +291,36 @@ async def test_metrics(lapor: Lapor) -> None:
     assert metric_value(text, "lapor_router_resolved_total", agency_id="kutim-pupr") >= 1
     assert metric_value(text, "lapor_router_routing_latency_seconds_count") >= 4
     assert metric_value(text, "lapor_router_open_cases_by_agency", agency_id="kutim-pupr") >= 1
+
+
+async def test_the_open_case_gauges_match_a_count_of_the_cases(lapor: Lapor) -> None:
+    """Runs last: after this module's routing, declines, transfers, resolutions, closes
+    and reopenings, the gauges (kept with the case writes, not counted) equal a count."""
+    open_statuses = {str(status) for status in OPEN_STATUSES}
+
+    async def counted() -> tuple[Counter[str], Counter[str]]:
+        by_status: Counter[str] = Counter()
+        by_agency: Counter[str] = Counter()
+        async for document in lapor.cases.find({}, {"case.status": 1, "case.assignee": 1}):
+            case = document["case"]
+            if case["status"] in open_statuses:
+                by_status[case["status"]] += 1
+                if case.get("assignee"):
+                    by_agency[case["assignee"]] += 1
+        return by_status, by_agency
+
+    deadline = time.monotonic() + 20
+    while True:  # the module's last events may still be on their way
+        by_status, by_agency = await counted()
+        text = lapor.router.metrics()
+        gauges = ({s: metric_value(text, "lapor_router_cases", status=s) for s in open_statuses},
+                  {a: metric_value(text, "lapor_router_open_cases_by_agency", agency_id=a)
+                   for a in by_agency})
+        if gauges == ({s: float(by_status[s]) for s in open_statuses},
+                      {a: float(n) for a, n in by_agency.items()}):
+            break
+        assert time.monotonic() < deadline, (gauges, by_status, by_agency)
+        await asyncio.sleep(0.2)
+    assert by_status["assigned"] >= 3 and by_status["triage"] >= 3 and len(by_agency) >= 1
+    # ...and the cases this module closed or rejected have left the gauges.
+    assert await lapor.cases.count_documents({}) > sum(by_status.values())

@@ -74,7 +74,11 @@ def changes(before: Iterable[Key], after: Iterable[Key]) -> Counter[Key]:
 async def in_transaction(client: AsyncMongoClient[dict[str, Any]],
                          work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """Run `work(session)` as one transaction: all its writes happen, or none. Transient
-    transaction errors are retried by the driver; any other error aborts and is raised."""
+    transaction errors are retried by the driver; any other error aborts and is raised.
+    A failed command ends the transaction, so give it no unordered bulk that mixes kinds of
+    write: on the embedded database, a duplicate key in the first kind is then reported
+    only as "no such transaction" by the next, which the driver retries as transient until
+    it times out. A bulk of inserts only (or of replaces only) reports every duplicate."""
     async with client.start_session() as session:
         return await session.with_transaction(work)
 

@@ -15,12 +15,10 @@ from shared.agencies import load_agencies
 from shared.clock import Clock, SystemClock
 from shared.config_files import ConfigFileError
 from shared.http import ServiceHttp
-from shared.sampling import SampleSchedule
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 log = structlog.get_logger("sla")
-GAUGE_SAMPLE_SECONDS = 60.0  # counting every open clock is a full collection pass
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None
@@ -35,11 +33,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                               "national_coordinator", "national_coordinator")
     runtime.indexes.update(INDEXES)
 
+    store = ClockStore(runtime.db)
+
     async def upgrade_storage() -> None:
         await fold_legacy_clocks(runtime.db)
+        # Before any clock is written: an existing deployment gets its tally counted once.
+        if await store.establish_tally():
+            log.info("sla open-clock tally counted from the clocks")
 
     runtime.on_startup(upgrade_storage)
-    watcher = SlaWatcher(store=ClockStore(runtime.db), publish_all=runtime.publish_all,
+    watcher = SlaWatcher(store=store, publish_all=runtime.publish_all,
                          topics=runtime.topics, policy=policy, agencies=agencies,
                          clock=clock or SystemClock())
     # One subscriber for both topics: one group member, and a case's received and first
@@ -50,15 +53,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                     description="complaint.received starts the routing clock; status changes "
                                 "move the stage clocks")
 
-    # Kept out of the per-scan path: a scan costs what is due, not what is open.
-    gauges = SampleSchedule(GAUGE_SAMPLE_SECONDS)
-
     async def scan_forever() -> None:
         while True:
             try:
                 await watcher.scan()
-                if gauges.due():
-                    await gauges.take(watcher.sample_gauges)
+                await watcher.sample_gauges()  # one read of the tally
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the next round retries; never let the loop die

@@ -21,6 +21,7 @@ from services.sla.domain import (
     MarkKind,
     SlaClock,
     SlaPolicy,
+    Stage,
     apply_received,
     apply_status_event,
     due_actions,
@@ -65,6 +66,7 @@ class SlaWatcher:
         self.calendars = Calendars(policy.extra_closed_days)
         self.scan_batch = scan_batch
         self.scan_limit = scan_batch * ROUND_BATCHES
+        self._tally_missing = False  # warned once per absence, not every scan
 
     def _timezone_of(self, agency_id: str | None) -> str | None:
         agency = self.agencies.get(agency_id)
@@ -264,6 +266,15 @@ class SlaWatcher:
             metrics.AUTO_CLOSES.inc()
 
     async def sample_gauges(self) -> None:
-        counts = await self.store.count_open_by_stage()
-        for stage in ("routing", "response", "resolution", "auto_close"):
-            metrics.OPEN_CLOCKS.labels(stage).set(counts.get(stage, 0))
+        """Set the open-clock gauges from the tally (one read). While the tally does not
+        exist (deleted to be counted again at the next start), they keep their values."""
+        counts = await self.store.open_by_stage()
+        if counts is None:
+            if not self._tally_missing:
+                log.warning("sla open-clock tally missing: gauges not updated until an "
+                            "instance starts and counts it")
+            self._tally_missing = True
+            return
+        self._tally_missing = False
+        for stage in Stage:
+            metrics.OPEN_CLOCKS.labels(stage.value).set(counts.get(stage.value, 0))

@@ -113,9 +113,10 @@ class LocalInfra:
     """The embedded broker and database, on free loopback ports, in a private work directory."""
 
     workdir: Path | None = None
-    # No replica-set advertisement, hence no oplog: the services use neither change streams
-    # nor transactions, and every write then saves the server an oplog entry (SecantusDB's
-    # own advice for this mode). Production runs a replica set; nothing depends on either.
+    # No replica-set advertisement, hence no oplog: the services use no change streams, and
+    # every write then saves the server an oplog entry (SecantusDB's own advice for this
+    # mode). SecantusDB accepts transactions (the gauge tallies) in this mode too;
+    # production runs a replica set, which MongoDB needs for them.
     standalone: bool = True
     broker: ServerProcess | None = None
     database: ServerProcess | None = None

@@ -23,6 +23,7 @@ from services.sla.adapters.clocks import COLLECTION
 from shared.contract import Status
 from shared.devinfra import LocalInfra
 from shared.devinfra.services import ServiceProcess
+from shared.tally import COLLECTION as TALLIES
 from tests.support.kafka import TopicReader
 
 from .support import (
@@ -99,6 +100,26 @@ class Sla:
                 await asyncio.sleep(0.05)
         finally:
             await client.close()
+
+    async def drop_tally(self) -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            self.env["LAPOR_MONGODB_URI"])
+        try:
+            await client[self.env["LAPOR_MONGODB_DATABASE"]].drop_collection(TALLIES)
+        finally:
+            await client.close()
+
+    @staticmethod
+    async def open_clocks(process: ServiceProcess, timeout: float = 10.0) -> dict[str, float]:
+        """The process's open-clock gauges (sampled every scan), once all four are set."""
+        deadline = time.monotonic() + timeout
+        while True:
+            gauges = {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+                      for line in process.metrics().splitlines()
+                      if line.startswith("lapor_sla_open_clocks{")}
+            if len(gauges) == 4 or time.monotonic() > deadline:
+                return gauges
+            await asyncio.sleep(0.1)
 
     async def send(self, *events: Any) -> None:
         await publish(self.bootstrap, self.prefix, *events)
@@ -276,10 +297,13 @@ async def test_a_restart_after_the_deadlines_passed_catches_up_once(fresh: Sla) 
         received(case, started), status(case, Status.ASSIGNED, started))])
     await fresh.wait_for_clocks(3 * len(cases))  # routing, response, resolution per case
     first.kill()  # down (SIGKILL) before the first mark falls due at 1 s
+    # As after an upgrade from a version without the open-clock tally: the restarted
+    # instance counts it from the clocks before it consumes anything.
+    await fresh.drop_tally()
     # Down while response breaches up to level 3 and resolution reaches level 1.
     await sleep_until(started + seconds(4.5))
     restarted_at = now()
-    fresh.start()
+    (restarted,) = fresh.start()
     expected = 10 * len(cases)
     events = await fresh.read("complaints.sla", lambda values: sum(
         e["stage"] != "routing" for e in values) >= expected, settle=0.6)
@@ -293,3 +317,5 @@ async def test_a_restart_after_the_deadlines_passed_catches_up_once(fresh: Sla) 
     for event in missed:
         assert parse_time(event["occurred_at"]) >= restarted_at
         assert event["overdue_seconds"] >= 2.5
+    assert await fresh.open_clocks(restarted) == {"routing": 0, "response": len(cases),
+                                                  "resolution": len(cases), "auto_close": 0}

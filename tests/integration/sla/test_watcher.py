@@ -5,9 +5,7 @@ between claiming and publishing, catch-up after downtime, and the metrics."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -16,99 +14,26 @@ from prometheus_client import REGISTRY
 from services.sla.adapters.clocks import (
     CLAIM_LEASE,
     COLLECTION,
-    INDEXES,
     LEDGER,
     LEDGER_RETENTION,
     ClockStore,
 )
 from services.sla.adapters.upgrade import LEGACY_CLOCKS, case_from_legacy, fold_legacy_clocks
-from services.sla.domain import load_policy
-from services.sla.handlers import SlaWatcher
-from shared.agencies import load_agencies
-from shared.clock import ManualClock
 from shared.contract import Status
-from shared.kafka import ensure_topics
-from shared.mongo import ensure_indexes
-from shared.service import ServiceRuntime
-from tests.support.kafka import TopicReader
 
+from .rig import Rig, hours
 from .support import (
     ASSIGNEE,
     COORDINATOR,
     FULL_SCHEDULE,
-    HOURS_POLICY,
     PARENT,
     duplicates,
     mark,
     new_case,
     of_stage,
     received,
-    record,
     status,
-    write_policy,
 )
-
-T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-
-
-def hours(value: float) -> datetime:
-    return T0 + timedelta(hours=value)
-
-
-class Rig:
-    """One tenant: a runtime (real broker producer, real database), a ManualClock, and as
-    many watchers (sla instances) as a test wants, all sharing the clock store."""
-
-    def __init__(self, runtime: ServiceRuntime, policy_path: Path) -> None:
-        self.runtime = runtime
-        self.clock = ManualClock(T0)
-        self.policy = load_policy(policy_path)
-        self.agencies = load_agencies(runtime.settings.agencies_file)
-        self.offset = 0
-
-    def watcher(self, store: ClockStore | None = None, publish_all: Any = None,
-                scan_batch: int = 1000) -> SlaWatcher:
-        return SlaWatcher(store=store or ClockStore(self.runtime.db),
-                          publish_all=publish_all or self.runtime.publish_all,
-                          topics=self.runtime.topics, policy=self.policy,
-                          agencies=self.agencies, clock=self.clock, scan_batch=scan_batch)
-
-    async def feed(self, watcher: SlaWatcher, *events: Any) -> None:
-        records = []
-        for event in events:
-            self.offset += 1
-            records.append(record(event, self.offset))
-        assert await watcher.handle_events(records) == []
-
-    async def sla_events(self, expected: int, settle: float = 0.3) -> list[dict[str, Any]]:
-        """Everything on complaints.sla once `expected` arrived (and a moment more, so a
-        duplicate would show)."""
-        async with TopicReader(self.runtime.settings.kafka_bootstrap_servers,
-                               self.runtime.topics.sla) as reader:
-            await reader.wait_count(expected, timeout=30)
-            await asyncio.sleep(settle)
-            await reader.poll()
-            return reader.values()
-
-    async def stored(self, clock_id: str) -> dict[str, Any]:
-        """One clock's record, from its case's document."""
-        tracking_id, stage = clock_id.rsplit(":", 1)
-        case = await self.runtime.db[COLLECTION].find_one({"_id": tracking_id})
-        assert case is not None, tracking_id
-        return next(clock for clock in case["clocks"] if clock["stage"] == stage)
-
-
-@pytest.fixture
-async def rig(settings_for, tmp_path: Path) -> AsyncIterator[Rig]:
-    settings = settings_for("sla", sla_policy_file=write_policy(tmp_path, HOURS_POLICY))
-    runtime = ServiceRuntime("sla", settings)
-    await ensure_topics(settings)
-    await ensure_indexes(runtime.db, INDEXES)
-    await runtime.broker.start()
-    try:
-        yield Rig(runtime, settings.sla_policy_file)
-    finally:
-        await runtime.broker.stop()
 
 
 async def test_catch_up_after_downtime_emits_every_mark_once_in_order(rig: Rig) -> None:

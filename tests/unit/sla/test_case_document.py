@@ -3,6 +3,7 @@ compare-and-set version, and the round trip."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from services.sla.adapters.clocks import NEW, CaseClocks
@@ -54,7 +55,9 @@ def test_round_trip_from_a_stored_document() -> None:
     case = Case().receive(at(0)).status(Status.ASSIGNED, at(1), "kutim-pupr")
     document = naive(stored(case, version=2).document())
     assert isinstance(document, dict)
-    assert CaseClocks.from_document(document) == stored(case, version=3)
+    # As read, a case also remembers what the open-clock tally counts for it.
+    assert CaseClocks.from_document(document) == replace(
+        stored(case, version=3), counted=("response", "resolution"))
 
 
 def test_changed_only_when_a_clock_moved() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,12 +20,37 @@ from shared.citizen_secret import derive_citizen_secret
 from shared.clock import SystemClock
 from shared.codec import encode, key_for
 from shared.consumer import InboundRecord
+from shared.contract import ComplaintReceived
 from shared.kafka import ensure_topics
 from shared.mongo import ensure_indexes
 from shared.service import ServiceRuntime
 from shared.tracking_id import new_tracking_id
 from tests.integration.sla.support import received
 from tests.support.kafka import TopicReader
+
+
+async def killed(items: Any) -> None:
+    raise ConnectionError("killed between storing the case and publishing")
+
+
+def router_factory(runtime: ServiceRuntime, settings: Any, store: CaseStore
+                   ) -> Callable[[Any], Router]:
+    """Routers on one store: each with its own publisher (the real one, or `killed`)."""
+    agencies = load_agencies(settings.agencies_file)
+    rules = load_rules(settings.routing_rules_file, agencies,
+                       taxonomy=load_taxonomy(settings.categories_file))
+
+    def router(publish_all: Any) -> Router:
+        return Router(store=store, publish_all=publish_all, topics=runtime.topics,
+                      rules=rules, agencies=agencies, clock=SystemClock())
+    return router
+
+
+def received_by(settings: Any, tracking_id: str) -> ComplaintReceived:
+    """A complaint.received as intake publishes it (its citizen secret derived)."""
+    return received(tracking_id, SystemClock().now()).model_copy(update={
+        "citizen_secret": derive_citizen_secret(
+            settings.citizen_secret_key.get_secret_value().encode(), tracking_id)})
 
 
 async def test_a_case_stored_but_never_published_is_published_when_its_event_comes_again(
@@ -35,22 +61,9 @@ async def test_a_case_stored_but_never_published_is_published_when_its_event_com
     await ensure_indexes(runtime.db, INDEXES)
     await runtime.broker.start()
     try:
-        agencies = load_agencies(settings.agencies_file)
-        rules = load_rules(settings.routing_rules_file, agencies,
-                           taxonomy=load_taxonomy(settings.categories_file))
-
-        async def killed(items: Any) -> None:
-            raise ConnectionError("killed between storing the case and publishing")
-
-        def router(publish_all: Any) -> Router:
-            return Router(store=CaseStore(runtime.db), publish_all=publish_all,
-                          topics=runtime.topics, rules=rules, agencies=agencies,
-                          clock=SystemClock())
-
+        router = router_factory(runtime, settings, CaseStore(runtime.db))
         tracking_id = new_tracking_id()
-        event = received(tracking_id, SystemClock().now()).model_copy(update={
-            "citizen_secret": derive_citizen_secret(
-                settings.citizen_secret_key.get_secret_value().encode(), tracking_id)})
+        event = received_by(settings, tracking_id)
         record = InboundRecord(runtime.topics.received, 0, 0, key_for(event), encode(event))
         with pytest.raises(ConnectionError):
             await router(killed).handle_received([record])
@@ -82,24 +95,12 @@ async def test_the_tally_counts_each_case_version_once_across_crashes_and_redeli
     await ensure_topics(settings)
     await runtime.broker.start()
     try:
-        agencies = load_agencies(settings.agencies_file)
-        rules = load_rules(settings.routing_rules_file, agencies,
-                           taxonomy=load_taxonomy(settings.categories_file))
         store = CaseStore(runtime.db)
         assert await store.establish_tally()  # nothing stored yet: counted as empty
         assert await store.open_counts() == {}
-
-        async def killed(items: Any) -> None:
-            raise ConnectionError("killed between storing the case and publishing")
-
-        def router(publish_all: Any) -> Router:
-            return Router(store=store, publish_all=publish_all, topics=runtime.topics,
-                          rules=rules, agencies=agencies, clock=SystemClock())
-
+        router = router_factory(runtime, settings, store)
         tracking_id = new_tracking_id()
-        event = received(tracking_id, SystemClock().now()).model_copy(update={
-            "citizen_secret": derive_citizen_secret(
-                settings.citizen_secret_key.get_secret_value().encode(), tracking_id)})
+        event = received_by(settings, tracking_id)
         record = InboundRecord(runtime.topics.received, 0, 0, key_for(event), encode(event))
         with pytest.raises(ConnectionError):
             await router(killed).handle_received([record])
@@ -127,10 +128,7 @@ async def test_the_tally_counts_each_case_version_once_across_crashes_and_redeli
         # Two instances that find the same version unmarked (a rebalance race) both mark
         # it: the marker that lands first counts the change, the other changes nothing.
         second = new_tracking_id()
-        event = event.model_copy(update={"tracking_id": second, "citizen_secret":
-                                         derive_citizen_secret(settings.citizen_secret_key
-                                                               .get_secret_value().encode(),
-                                                               second)})
+        event = received_by(settings, second)
         with pytest.raises(ConnectionError):
             await router(killed).handle_received([InboundRecord(
                 runtime.topics.received, 0, 1, key_for(event), encode(event))])

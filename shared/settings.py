@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # (a replace costs the embedded database five times an insert). 0 takes each fetch as
     # it comes. See the README's benchmark for the A/B runs behind 1,000 ms.
     sla_batch_window_ms: int = Field(1000, ge=0)
+    # The most records the SLA watcher takes per batch. Above what one window gathers, so a
+    # batch takes everything fetched: a batch that leaves some partitions' records behind
+    # puts those partitions out of step with the others in the next fetches, and a case's
+    # received and assigned events then land in different batches for good.
+    sla_max_batch: int = Field(5000, ge=1)
 
     # Notifier
     smtp_host: str = "127.0.0.1"

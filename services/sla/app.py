@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     # status events often meet in one batch (its clocks are then written once), the more
     # so as batches gather for `sla_batch_window_ms` (deadlines are hours, not moments).
     runtime.consume((runtime.topics.received, runtime.topics.status), watcher.handle_events,
-                    batch_window_ms=settings.sla_batch_window_ms, title="sla:lifecycle",
+                    batch_window_ms=settings.sla_batch_window_ms,
+                    max_records=settings.sla_max_batch, title="sla:lifecycle",
                     description="complaint.received starts the routing clock; status changes "
                                 "move the stage clocks")
 

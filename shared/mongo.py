@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, IndexModel
@@ -59,6 +59,14 @@ async def find_in(collection: AsyncCollection[dict[str, Any]], field: str,
     for chunk in in_chunks(list(values)):
         async for doc in collection.find({field: {"$in": chunk}, **(extra or {})}, projection):
             yield doc
+
+
+async def delete_in(collection: AsyncCollection[dict[str, Any]], field: str,
+                    values: Iterable[Any]) -> None:
+    """Delete the documents whose `field` is one of `values`: one statement per `IN_CHUNK`
+    values."""
+    for chunk in in_chunks(list(values)):
+        await collection.delete_many({field: {"$in": chunk}})
 
 
 def duplicates_in(exc: BulkWriteError) -> dict[int, dict[str, Any]]:

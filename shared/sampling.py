@@ -1,11 +1,13 @@
 """When a gauge that is read from the database may be read again.
 
-Some gauges are states counted in the database (open cases, open clocks, notifications
-waiting), so every replica reports the same numbers. Such a count grows with the backlog,
-and on a database that answers one statement at a time it holds up everything else while
-it runs. A `SampleSchedule` takes a sample every `interval` seconds, and never sooner than
-`cost_factor` times what the last one took after it started: however large the backlog,
-the samples use at most 1/`cost_factor` of the database's time.
+Some gauges are states counted in the database (the notifier's notifications waiting),
+so every replica reports the same numbers; those that can be kept with the writes instead
+are (`shared.tally`: the router's open cases, the SLA's open clocks). Such a count grows
+with the backlog, and on a database that answers one statement at a time it holds up
+everything else while it runs. A `SampleSchedule` takes a sample every `interval`
+seconds, and never sooner than `cost_factor` times what the last one took after it
+started: however large the backlog, the samples use at most 1/`cost_factor` of the
+database's time.
 """
 
 from __future__ import annotations

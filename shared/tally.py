@@ -19,21 +19,23 @@ allowed in a field path, so parts are %-escaped and joined with `|`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
-from shared.mongo import insert_first_wins
+from shared.mongo import duplicates_in, insert_first_wins
 
 COLLECTION = "tallies"
 NONE = "-"  # stands for None (a part that is "-" itself is escaped)
 _ESCAPES = (("%", "%25"), (".", "%2E"), ("|", "%7C"), ("$", "%24"))
 _DASH = "%2D"
 T = TypeVar("T")
+Item = TypeVar("Item")
 Key = tuple[str | None, ...]
 
 
@@ -71,7 +73,7 @@ def changes(before: Iterable[Key], after: Iterable[Key]) -> Counter[Key]:
     return Counter({key: n for key, n in delta.items() if n})
 
 
-async def in_transaction(client: AsyncMongoClient[dict[str, Any]],
+async def in_transaction(db: AsyncDatabase[dict[str, Any]],
                          work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """Run `work(session)` as one transaction: all its writes happen, or none. Transient
     transaction errors are retried by the driver; any other error aborts and is raised.
@@ -79,8 +81,44 @@ async def in_transaction(client: AsyncMongoClient[dict[str, Any]],
     write: on the embedded database, a duplicate key in the first kind is then reported
     only as "no such transaction" by the next, which the driver retries as transient until
     it times out. A bulk of inserts only (or of replaces only) reports every duplicate."""
-    async with client.start_session() as session:
+    async with db.client.start_session() as session:
         return await session.with_transaction(work)
+
+
+class LostRace(Exception):
+    """Raised by a transaction's work: these items (by key) lost to a writer that got
+    there first (a duplicate key); the transaction is aborted, nothing of it written."""
+
+    def __init__(self, keys: set[str]) -> None:
+        super().__init__(f"{len(keys)} written by someone else first")
+        self.keys = keys
+
+
+def lost_race(exc: BulkWriteError, keys: Sequence[str]) -> LostRace:
+    """The `LostRace` of an unordered bulk whose write `i` was for `keys[i]` (any write
+    error other than a duplicate key is raised as it is)."""
+    return LostRace({keys[index] for index in duplicates_in(exc)})
+
+
+async def commit_all_but_losers(db: AsyncDatabase[dict[str, Any]], items: Sequence[Item],
+                                key: Callable[[Item], str],
+                                work: Callable[[Sequence[Item], AsyncClientSession],
+                                               Awaitable[None]]) -> set[str]:
+    """Write `items` with `work(items, session)` in one transaction; when some lose a race
+    (`LostRace`), the transaction is run again without them, until it commits or nothing
+    is left. Returns the keys of the losers."""
+    lost: set[str] = set()
+    pending = list(items)
+    while pending:
+        try:
+            await in_transaction(db, partial(work, pending))
+            return lost
+        except LostRace as exc:
+            if not exc.keys & {key(item) for item in pending}:
+                raise  # no progress possible: not a loss of these items
+            lost |= exc.keys
+            pending = [item for item in pending if key(item) not in exc.keys]
+    return lost
 
 
 class Tally:

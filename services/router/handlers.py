@@ -12,7 +12,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from services.router import metrics
-from services.router.adapters.cases import CaseStore, tally_from, to_mark
+from services.router.adapters.cases import CaseStore, tally_from
 from services.router.domain.case import Case
 from services.router.domain.lifecycle import (
     DEFAULT_MAX_REASSIGNMENTS,
@@ -81,15 +81,13 @@ class Router:
         """Publish the outbox of these case versions, then mark them published (which
         also counts their change in the tally of open cases)."""
         items: list[tuple[BaseModel, str]] = []
-        pending = to_mark(documents)
-        for document in pending:
+        for document in documents:
             for entry in document.get("outbox") or ():
                 event = EVENT_TYPES[entry["event"]["event_type"]].model_validate(entry["event"])
                 items.append((event, self.topics.name(entry["topic"])))
         if items:
             await self.publish_all(items)
-        if pending:
-            await self.store.mark_published(pending)
+        await self.store.mark_published(documents)
 
     def _outcome_event(self, case: Case, outcome: Outcome, document: dict[str, Any]
                        ) -> tuple[Envelope, str]:

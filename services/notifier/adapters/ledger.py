@@ -46,7 +46,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.mongo import find_in, in_chunks, insert_first_wins
+from shared.mongo import delete_in, find_in, in_chunks, insert_first_wins
 
 COLLECTION = "notifications"
 OUTCOMES = "notification_outcomes"
@@ -168,8 +168,7 @@ class Ledger:
             await self.claims.insert_one(claim.record())
 
     async def close_claims(self, tokens: Sequence[str]) -> None:
-        for chunk in in_chunks(list(tokens)):
-            await self.claims.delete_many({"_id": {"$in": chunk}})
+        await delete_in(self.claims, "_id", tokens)
 
     async def claim_many(self, notification_ids: Sequence[str], now: datetime,
                          lease: timedelta) -> Claim:
@@ -191,8 +190,7 @@ class Ledger:
         claim.documents = [doc async for doc in find_in(self.collection, "_id", ids,
                                                         {"claim": claim.token})]
         claimed = {d["_id"] for d in claim.documents}
-        for chunk in in_chunks(sorted(claimed)):
-            await self.queue.delete_many({"_id": {"$in": chunk}})
+        await delete_in(self.queue, "_id", sorted(claimed))
         missed = [nid for nid in ids if nid not in claimed]
         if missed:
             await self._requeue(missed, now, lease)
@@ -208,13 +206,11 @@ class Ledger:
         a claim holding it has finished or lapsed (and its taker queued it anew)."""
         finished = {d["_id"] async for d in find_in(self.outcomes, "_id", ids,
                                                     projection={"_id": 1})}
-        for chunk in in_chunks(sorted(finished)):
-            await self.queue.delete_many({"_id": {"$in": chunk}})
         open_ids = [nid for nid in ids if nid not in finished]
         due = {d["_id"]: d.get("next_attempt_at") async for d in find_in(
             self.collection, "_id", open_ids, projection={"next_attempt_at": 1})}
-        for chunk in in_chunks([nid for nid in open_ids if nid not in due]):  # no such one
-            await self.queue.delete_many({"_id": {"$in": chunk}})
+        # Finished, or no such notification: the entry goes.
+        await delete_in(self.queue, "_id", [nid for nid in ids if nid not in due])
         later = [UpdateOne({"_id": nid}, {"$set": {"due": at or now + lease}})
                  for nid, at in due.items()]
         if later:  # no upsert: an entry deleted meanwhile (claimed) stays deleted
@@ -348,8 +344,7 @@ class Ledger:
         outcomes = [d async for d in find_in(self.outcomes, "_id", ids)]
         waiting = [d for d in outcomes if d.get("unreported")]
         waiting_ids = {d["_id"] for d in waiting}
-        for chunk in in_chunks([nid for nid in ids if nid not in waiting_ids]):
-            await self.unreported_ids.delete_many({"_id": {"$in": chunk}})
+        await delete_in(self.unreported_ids, "_id", [nid for nid in ids if nid not in waiting_ids])
         return waiting
 
     async def states(self, notification_ids: Sequence[str]) -> dict[str, str]:
@@ -399,6 +394,4 @@ class Ledger:
         return [EVENT_TYPES[d["event"]["event_type"]].model_validate(d["event"]) for d in docs]
 
     async def forget_deferred(self, event_ids: Sequence[str]) -> None:
-        if event_ids:
-            for chunk in in_chunks(list(event_ids)):
-                await self.deferred.delete_many({"_id": {"$in": chunk}})
+        await delete_in(self.deferred, "_id", event_ids)

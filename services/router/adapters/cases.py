@@ -36,8 +36,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from shared.contract import OPEN_STATUSES
-from shared.mongo import duplicates_in, find_in, insert_first_wins
-from shared.tally import Key, Tally, changes, in_transaction
+from shared.mongo import find_in, insert_first_wins
+from shared.tally import Key, Tally, changes, commit_all_but_losers, lost_race
 
 COLLECTION = "cases"
 REJECTIONS = "action_rejections"
@@ -77,7 +77,6 @@ def to_mark(documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class CaseStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.db = db
         self.collection = db[COLLECTION]
         self.rejections = db[REJECTIONS]
         self.published = db[PUBLISHED]
@@ -109,20 +108,17 @@ class CaseStore:
         """Record that these case versions are published, and add their changes to the
         tally, in one transaction. A version marked before (a redelivery, or another
         instance) aborts the transaction; it is left out and the rest tried again."""
-        remaining = to_mark(documents)
-        while remaining:
-            try:
-                await in_transaction(self.db.client,
-                                     lambda session, docs=remaining: self._mark(docs, session))
-                return
-            except BulkWriteError as exc:
-                marked = set(duplicates_in(exc))  # nothing of this try was written
-            remaining = [d for i, d in enumerate(remaining) if i not in marked]
+        await commit_all_but_losers(self.collection.database, to_mark(documents),
+                                    self.outbox_key, self._mark)
 
     async def _mark(self, documents: Sequence[dict[str, Any]],
                     session: AsyncClientSession) -> None:
-        await self.published.insert_many([{"_id": self.outbox_key(d)} for d in documents],
-                                          ordered=False, session=session)
+        keys = [self.outbox_key(d) for d in documents]
+        try:
+            await self.published.insert_many([{"_id": key} for key in keys], ordered=False,
+                                              session=session)
+        except BulkWriteError as exc:
+            raise lost_race(exc, keys) from exc
         total: Counter[Key] = Counter()
         for document in documents:
             total.update(tally_change(document))

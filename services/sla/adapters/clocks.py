@@ -39,7 +39,6 @@ from collections import Counter
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
@@ -48,8 +47,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.sla.domain import SlaClock
-from shared.mongo import duplicates_in, find_in, insert_first_wins
-from shared.tally import Key, Tally, changes, in_transaction
+from shared.mongo import find_in, insert_first_wins
+from shared.tally import Key, Tally, changes, commit_all_but_losers, lost_race
 
 COLLECTION = "sla_case_clocks"
 LEDGER = "sla_emissions"
@@ -113,15 +112,6 @@ class CaseClocks:
         return replace(case, counted=case.open_stages())
 
 
-class LostRace(Exception):
-    """Raised inside a write's transaction (which it aborts): these cases lost their
-    compare-and-set."""
-
-    def __init__(self, tracking_ids: set[str]) -> None:
-        super().__init__(f"{len(tracking_ids)} cases changed meanwhile")
-        self.tracking_ids = tracking_ids
-
-
 class ClockStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
@@ -157,17 +147,8 @@ class ClockStore:
         tracking ids that lost a race. A lost compare-and-set aborts the transaction (none
         of its writes happened), so it is run again without the losers until it commits
         or nothing is left."""
-        lost: set[str] = set()
-        pending = list(cases)
-        client = self.collection.database.client
-        while pending:
-            try:
-                await in_transaction(client, partial(self._write, pending))
-                return lost
-            except LostRace as exc:
-                lost |= exc.tracking_ids
-                pending = [case for case in pending if case.tracking_id not in exc.tracking_ids]
-        return lost
+        return await commit_all_but_losers(self.collection.database, cases,
+                                           lambda case: case.tracking_id, self._write)
 
     async def _write(self, cases: Sequence[CaseClocks], session: AsyncClientSession) -> None:
         # A new case is an insert (the cheapest write); either way a concurrent writer that
@@ -185,10 +166,7 @@ class ClockStore:
             try:
                 await self.collection.bulk_write(requests, ordered=False, session=session)
             except BulkWriteError as exc:
-                losers = {group[index].tracking_id for index in duplicates_in(exc)}
-                if not losers:
-                    raise
-                raise LostRace(losers) from exc
+                raise lost_race(exc, [case.tracking_id for case in group]) from exc
         delta: Counter[Key] = Counter()
         for case in cases:
             delta.update(case.tally_change())

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     # How long a fetch may wait for data: aiokafka's 500 ms default adds ~100 ms p50 per
     # hop on a quiet topic; a short wait keeps the pipeline's latency low.
     kafka_fetch_max_wait_ms: int = Field(50, ge=0)
-    kafka_linger_ms: int = Field(5, ge=0)
+    # No lingering: a handler hands a batch's events to the producer in one go, so they
+    # share a request anyway, and every millisecond waited is a millisecond per hop.
+    kafka_linger_ms: int = Field(0, ge=0)
     topic_prefix: str = ""
 
     # MongoDB: credentials belong in the URI only, and the URI is never logged.

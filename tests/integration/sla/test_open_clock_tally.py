@@ -9,8 +9,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
+from services.sla.adapters import clocks
 from services.sla.adapters.clocks import CaseClocks, ClockStore
 from shared.contract import Status
 from shared.tally import COLLECTION as TALLIES
@@ -132,6 +134,40 @@ async def test_a_lost_compare_and_set_writes_the_others_and_counts_only_them(rig
     stored = await store.for_cases([rejected, new])
     assert stored[rejected].version == 2 and stored[rejected].counted == ()
     assert stored[new].version == 0 and stored[new].counted == ("routing",)
+
+
+async def test_a_write_goes_in_chunks_and_a_loss_in_a_late_one_undoes_the_earlier(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clocks, "WRITE_CHUNK", 2)
+    other = rig.watcher()
+    store = RacedStore(rig.runtime.db)
+    consumer = rig.watcher(store=store)
+    commands: list[int] = []
+    bulk_write = store.collection.bulk_write
+
+    async def counted_bulk_write(requests: Any, **kwargs: Any) -> Any:
+        commands.append(len(requests))
+        return await bulk_write(requests, **kwargs)
+
+    store.collection.bulk_write = counted_bulk_write  # type: ignore[method-assign]
+    cases = [new_case() for _ in range(7)]
+    raced = cases[-1]  # in the last command
+
+    async def the_other_instance_first() -> None:
+        await rig.feed(other, received(raced, hours(0)))
+
+    store.race = the_other_instance_first
+    await rig.feed(consumer, *[received(case, hours(0)) for case in cases])
+
+    first, *retries = store.writes
+    assert first["lost"] == {raced}
+    # Four commands (2 + 2 + 2 + 1): the last lost and aborted the transaction, so the
+    # first three's inserts were undone and written again without the loser.
+    assert commands == [2, 2, 2, 1, 2, 2, 2]
+    # Reloaded: the other instance had applied the loser's event already, nothing to write.
+    assert [write["cases"] for write in retries] == [set()]
+    await assert_tally_is_the_count(store, {"routing": 7})
+    assert set(await store.for_cases(cases)) == set(cases)
 
 
 async def test_concurrent_writers_conflicting_on_the_tally_lose_no_count(rig: Rig) -> None:

@@ -148,7 +148,7 @@ class CaseStore:
         operator deleted it with every router stopped); True when this call counted it.
         Run before this process writes a case."""
         async def count() -> dict[Key, int]:
-            return dict(await self.count_open())
+            return {tuple(key): n for key, n in (await self.count_open()).items()}
         return await self.tally.establish(count)
 
     async def drop_legacy_index(self) -> None:

@@ -327,11 +327,17 @@ class Deliverer:
         await asyncio.gather(*workers, return_exceptions=True)
 
     async def _report_forever(self) -> None:
+        # Outcomes wake this loop many times a second under load; lapsed claims (leases of
+        # a minute or more) are looked for once per poll interval, not on every wake-up.
+        poll = timedelta(seconds=self.settings.notify_poll_seconds)
+        next_takeover = datetime.min.replace(tzinfo=UTC)
         while True:
             self.finished.clear()
             try:
                 await self.report()
-                await self.take_over()
+                if (now := self.clock.now()) >= next_takeover:
+                    next_takeover = now + poll
+                    await self.take_over()
                 await self.close_claims()
                 await self.sample_queue()
             except asyncio.CancelledError:

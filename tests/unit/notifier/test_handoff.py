@@ -1,10 +1,12 @@
 """New notifications handed straight to the delivery queues: claimed at insert, as many as
 the queues take, under one batch claim; the rest stay pending for the fetcher; a claim
 queued too long is given back rather than sent late; a batch claim closes once every
-notification in it is resolved, and stays to lapse if one is not."""
+notification in it is resolved, and stays to lapse if one is not; lapsed claims are
+looked for once per poll interval."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -132,3 +134,41 @@ async def test_an_outcome_whose_event_cannot_be_built_never_blocks_the_others() 
     assert await d.report() == 2
     assert [e.notification_id for e in published] == ["n1"]
     assert list(ledger.unreportable) == ["n0"] and ledger.reported == ["n1"]  # set aside once
+
+
+class CountingLedger(ReleasingLedger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.unreported_reads = 0
+        self.takeover_looks: list[datetime] = []
+
+    async def unreported(self, limit: int) -> list[Any]:
+        self.unreported_reads += 1
+        return []
+
+    async def take_over_lapsed(self, now: datetime) -> int:
+        self.takeover_looks.append(now)
+        return 0
+
+    async def pending_count(self) -> int:
+        return 0
+
+
+async def test_the_reporter_reports_on_every_wake_up_but_looks_for_lapsed_claims_per_poll(
+        ) -> None:
+    ledger = CountingLedger()
+    d = deliverer(ledger=ledger)
+    reporter = asyncio.create_task(d._report_forever())
+    try:
+        for step in range(6):  # six outcomes written unreported within one poll interval
+            if step == 3:
+                d.clock.advance(timedelta(seconds=d.settings.notify_poll_seconds))
+            reads = ledger.unreported_reads
+            d.finished.set()
+            while ledger.unreported_reads == reads:
+                await asyncio.sleep(0)
+    finally:
+        reporter.cancel()
+    assert ledger.unreported_reads >= 6
+    # Once at the start, once after the clock passed the poll interval.
+    assert ledger.takeover_looks == [NOW, NOW + timedelta(seconds=d.settings.notify_poll_seconds)]

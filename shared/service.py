@@ -50,6 +50,7 @@ class ServiceRuntime:
         self._startup: list[Hook] = []
         self._ready_hooks: list[Hook] = []
         self._shutdown: list[Hook] = []
+        self._consumers_stopped: list[Hook] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.routes: dict[str, ASGIApp] = {}
         self.readiness = Readiness(name, {"broker": self._broker_ok, "database": self._db_ok})
@@ -73,6 +74,11 @@ class ServiceRuntime:
 
     def on_shutdown(self, hook: Hook) -> None:
         self._shutdown.append(hook)
+
+    def on_consumers_stopped(self, hook: Hook) -> None:
+        """Runs once the consumers have stopped (no handler runs any more), before the
+        database connection closes: for work a handler left behind it."""
+        self._consumers_stopped.append(hook)
 
     def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A task that runs while the service runs (SLA scanner, notification retries)."""
@@ -140,6 +146,8 @@ class ServiceRuntime:
             await hook()
 
     async def _closed(self) -> None:
+        for hook in self._consumers_stopped:
+            await hook()
         if self._mongo is not None:
             await self._mongo.close()
         self.log.info("service stopped")

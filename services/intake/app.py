@@ -12,7 +12,7 @@ from faststream.specification import AsyncAPI
 
 from services.intake.adapters.complaints import INDEXES, ComplaintStore
 from services.intake.adapters.duplicate_roots import INDEXES as ROOT_INDEXES
-from services.intake.adapters.duplicate_roots import RecentRoots, RootStore
+from services.intake.adapters.duplicate_roots import RecentRoots, RootStore, RootWriter
 from services.intake.domain.rate_limit import contact_keys, pepper_from_key
 from services.intake.domain.validation import readable_reference, validate_submission
 from services.intake.handlers import Intake
@@ -51,10 +51,13 @@ def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
     store = ComplaintStore(runtime.db)
     root_store = RootStore(runtime.db)
     window = timedelta(days=settings.intake_duplicate_window_days)
+    root_writer = RootWriter(root_store, window)
+    runtime.background(root_writer.run_forever)
+    runtime.on_consumers_stopped(root_writer.close)
     return Intake(
         store=store,
         roots=RecentRoots(root_store, window),
-        save_roots=partial(root_store.add, window=window),
+        save_roots=root_writer.add,
         publish_all=runtime.publish_all,
         topics=runtime.topics,
         validate=partial(validate_submission, taxonomy=taxonomy),

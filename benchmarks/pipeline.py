@@ -335,7 +335,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sink = ([sys.executable, "-m", "benchmarks.smtp_sink", "--port", str(smtp_port)]
                 if args.sink == "minimal" else
                 [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
-                 "-c", "aiosmtpd.handlers.Sink"])
+                 "-c", "benchmarks.smtp_sink.PipeliningSink"])
         smtp = ServerProcess("smtp-sink", sink, smtp_port, logdir / "smtp-sink.log")
         smtp.start()
         try:

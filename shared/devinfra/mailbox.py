@@ -40,6 +40,14 @@ class _Keeper:
     def __init__(self, mailbox: Mailbox) -> None:
         self.mailbox = mailbox
 
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.mailbox.pipelining:  # as relays do; aiosmtpd reads commands line by line
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        self.mailbox.greetings += 1
+        return responses
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
                           address: str, rcpt_options: list[str]) -> str:
         refusal = self.mailbox.refused_recipients.get(address.lower())
@@ -63,8 +71,10 @@ class _Keeper:
 class Mailbox:
     """`with Mailbox() as box:` serves SMTP on a free loopback port; `box.messages` fills up."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, pipelining: bool = True) -> None:
         self.port = port or free_port()
+        self.pipelining = pipelining  # advertise PIPELINING (RFC 2920), as relays do
+        self.greetings = 0  # EHLOs answered: one per connection a client opened
         self.messages: list[ReceivedMail] = []
         self.listeners: list[Any] = []
         self.lock = threading.Lock()

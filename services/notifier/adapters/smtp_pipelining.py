@@ -1,0 +1,173 @@
+"""SMTP command pipelining (RFC 2920) on a connection that aiosmtplib opened.
+
+Without pipelining a message costs four round trips: MAIL, RCPT, DATA, then the content.
+A relay that advertises PIPELINING takes MAIL, RCPT and DATA in one write and answers
+them in order, so a message costs two. aiosmtplib reads one reply per command written,
+so once it has done the greeting, EHLO, STARTTLS and AUTH, the connection is taken over
+by the small reply reader below. Failures raise the same aiosmtplib exceptions, with the
+server's codes, as the unpipelined path, so the delivery policy treats both alike; a
+connection that failed in any way is closed by its owner, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from typing import TYPE_CHECKING
+
+import aiosmtplib
+from aiosmtplib.email import quote_address
+from aiosmtplib.response import SMTPResponse
+
+if TYPE_CHECKING:
+    from services.notifier.adapters.smtp import OutgoingEmail
+
+_LINE_ENDINGS = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
+_LEADING_PERIOD = re.compile(rb"(?m)^\.")
+_MAX_REPLY = 64 * 1024
+ACCEPTED = (250, 251)  # RCPT: accepted, or accepted for forwarding
+START_INPUT = 354
+
+
+def data_payload(data: bytes) -> bytes:
+    """The message as DATA sends it: CRLF line endings, leading periods doubled, and the
+    terminating line."""
+    data = _LEADING_PERIOD.sub(b"..", _LINE_ENDINGS.sub(b"\r\n", data))
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _address(address: str, encoding: str) -> bytes:
+    if any(c in address for c in "\r\n\0"):
+        raise ValueError("address contains a line break")
+    return quote_address(address).encode(encoding)
+
+
+def envelope_commands(message: OutgoingEmail, size: bool) -> bytes:
+    """MAIL, one RCPT per recipient and DATA, as one write."""
+    encoding = "utf-8" if message.needs_smtputf8 else "ascii"
+    options = b""
+    if size:
+        options += b" SIZE=%d" % len(data_payload(message.data))
+    if message.needs_smtputf8:
+        options += b" SMTPUTF8"
+    lines = [b"MAIL FROM:" + _address(message.sender, encoding) + options]
+    lines += [b"RCPT TO:" + _address(r, encoding) for r in message.recipients]
+    lines.append(b"DATA")
+    return b"".join(line + b"\r\n" for line in lines)
+
+
+class _Replies(asyncio.Protocol):
+    """The server's replies, parsed as they arrive and handed out in order."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.replies: deque[SMTPResponse] = deque()
+        self.lost: Exception | None = None
+        self.arrived = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            reply = self._one_reply()
+            if reply is None:
+                break
+            self.replies.append(reply)
+        if len(self.buffer) > _MAX_REPLY:
+            self.lost = aiosmtplib.SMTPResponseException(500, "Response too long")
+        self.arrived.set()
+
+    def _one_reply(self) -> SMTPResponse | None:
+        offset, lines = 0, []
+        while (end := self.buffer.find(b"\n", offset)) != -1:
+            line = bytes(self.buffer[offset:end + 1])
+            offset = end + 1
+            lines.append(line[4:].strip(b" \t\r\n"))
+            if line[3:4] != b"-":
+                try:
+                    code = int(line[:3])
+                except ValueError:
+                    self.lost = aiosmtplib.SMTPResponseException(
+                        500, "Malformed SMTP response line")
+                    return None
+                del self.buffer[:offset]
+                return SMTPResponse(code, b"\n".join(lines).decode("utf-8", "replace"))
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = self.lost or aiosmtplib.SMTPServerDisconnected("Connection lost")
+        self.arrived.set()
+
+    def eof_received(self) -> bool:
+        self.lost = self.lost or aiosmtplib.SMTPServerDisconnected(
+            "Unexpected EOF received")
+        self.arrived.set()
+        return False
+
+    async def next(self, within: float) -> SMTPResponse:
+        while not self.replies:
+            if self.lost is not None:
+                raise self.lost
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), within)
+            except TimeoutError as exc:
+                raise aiosmtplib.SMTPReadTimeoutError(
+                    "Timed out waiting for server response") from exc
+        return self.replies.popleft()
+
+
+class PipelinedConnection:
+    """An open, greeted (and authenticated) SMTP connection that pipelines its envelopes."""
+
+    def __init__(self, transport: asyncio.WriteTransport, *, timeout: float,
+                 size: bool) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.size = size
+        self.replies = _Replies()
+        transport.set_protocol(self.replies)
+
+    @classmethod
+    def take_over(cls, client: aiosmtplib.SMTP, timeout: float) -> PipelinedConnection:
+        """The connection `client` opened; `client` must not be used afterwards."""
+        transport = client.transport
+        assert isinstance(transport, asyncio.WriteTransport)
+        return cls(transport, timeout=timeout, size=client.supports_extension("size"))
+
+    def _write(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        self.transport.write(data)
+
+    async def send(self, message: OutgoingEmail) -> None:
+        self._write(envelope_commands(message, self.size))
+        mail = await self.replies.next(self.timeout)
+        rcpts = [await self.replies.next(self.timeout) for _ in message.recipients]
+        data = await self.replies.next(self.timeout)
+        if mail.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, message.sender)
+        refused = [aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
+                   for reply, recipient in zip(rcpts, message.recipients, strict=True)
+                   if reply.code not in ACCEPTED]
+        if len(refused) == len(message.recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        if data.code != START_INPUT:
+            raise aiosmtplib.SMTPDataError(data.code, data.message)
+        self._write(data_payload(message.data))
+        done = await self.replies.next(self.timeout)
+        if done.code != 250:
+            raise aiosmtplib.SMTPDataError(done.code, done.message)
+
+    def close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    async def quit(self) -> None:
+        try:
+            self._write(b"QUIT\r\n")
+            await self.replies.next(self.timeout)
+        finally:
+            self.close()

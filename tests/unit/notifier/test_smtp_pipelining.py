@@ -1,0 +1,112 @@
+"""SMTP pipelining (RFC 2920): the envelope in one write, replies read in order however
+they arrive, and the server's refusals raised as the aiosmtplib errors the delivery policy
+knows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiosmtplib
+import pytest
+
+from services.notifier.adapters.smtp import OutgoingEmail
+from services.notifier.adapters.smtp_pipelining import (
+    PipelinedConnection,
+    data_payload,
+    envelope_commands,
+)
+from services.notifier.domain.delivery_policy import FailureKind, classify_smtp
+
+MESSAGE = OutgoingEmail("noreply@lapor.go.id", ("warga@example.id",), b"Subject: x\r\n\r\nisi\r\n")
+
+
+class Wire(asyncio.WriteTransport):
+    """The client's side of a connection: what it wrote, and the server's replies."""
+
+    def __init__(self, *replies: list[bytes]) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.replies = list(replies)  # per write: the chunks the server sends back
+        self.protocol: Any = None
+        self.closed = False
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+        if self.replies:
+            for chunk in self.replies.pop(0):
+                asyncio.get_running_loop().call_soon(self.protocol.data_received, chunk)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_data_is_dot_stuffed_with_crlf_and_terminated() -> None:
+    assert data_payload(b"a\n.b\r\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n.\r\n"
+    assert data_payload(b"a\r\n") == b"a\r\n.\r\n"
+
+
+def test_the_envelope_is_one_write_with_size_and_smtputf8_when_needed() -> None:
+    assert envelope_commands(MESSAGE, size=False) == (
+        b"MAIL FROM:<noreply@lapor.go.id>\r\nRCPT TO:<warga@example.id>\r\nDATA\r\n")
+    utf8 = OutgoingEmail("noreply@lapor.go.id", ("çamat@example.id",), b"x")
+    assert envelope_commands(utf8, size=True) == (
+        b"MAIL FROM:<noreply@lapor.go.id> SIZE=6 SMTPUTF8\r\n"
+        b"RCPT TO:<\xc3\xa7amat@example.id>\r\nDATA\r\n")
+    with pytest.raises(ValueError):
+        envelope_commands(OutgoingEmail("a@b.id", ("x@y.id\r\nRCPT TO:<z@y.id>",), b"x"),
+                          size=False)
+
+
+async def test_a_message_is_two_writes_and_replies_may_come_split_or_together() -> None:
+    wire = Wire([b"250 2.1.0 OK\r\n250-2.1.5 OK\r\n250 recipient", b" ok\r\n35",
+                 b"4 end data with <CR><LF>.<CR><LF>\r\n"],  # split mid-reply, mid-code
+                [b"250 2.0.0 queued as 1\r\n"])
+    connection = PipelinedConnection(wire, timeout=1, size=False)
+    await connection.send(MESSAGE)
+    assert wire.writes == [envelope_commands(MESSAGE, size=False), data_payload(MESSAGE.data)]
+    assert not connection.replies.replies  # every reply consumed, in order
+
+
+@pytest.mark.parametrize(("replies", "error", "code", "kind"), [
+    ([[b"550 5.7.1 sender rejected\r\n503 no sender\r\n503 no recipients\r\n"]],
+     aiosmtplib.SMTPSenderRefused, 550, FailureKind.PERMANENT),
+    ([[b"250 OK\r\n451 4.2.2 mailbox full\r\n554 no valid recipients\r\n"]],
+     aiosmtplib.SMTPRecipientsRefused, 451, FailureKind.TRANSIENT),
+    ([[b"250 OK\r\n250 OK\r\n354 go\r\n"], [b"552 5.3.4 too big\r\n"]],
+     aiosmtplib.SMTPDataError, 552, FailureKind.PERMANENT),
+])
+async def test_refusals_raise_the_aiosmtplib_errors_with_the_servers_code(
+        replies: list[list[bytes]], error: type[Exception], code: int, kind: FailureKind
+        ) -> None:
+    connection = PipelinedConnection(Wire(*replies), timeout=1, size=False)
+    with pytest.raises(error) as raised:
+        await connection.send(MESSAGE)
+    codes = [r.code for r in raised.value.recipients] if isinstance(
+        raised.value, aiosmtplib.SMTPRecipientsRefused) else [raised.value.code]
+    assert codes == [code]
+    assert classify_smtp(raised.value) == kind
+
+
+async def test_a_lost_connection_or_a_silent_server_is_a_transient_failure() -> None:
+    wire = Wire([b"250 OK\r\n"])
+    connection = PipelinedConnection(wire, timeout=1, size=False)
+    task = asyncio.create_task(connection.send(MESSAGE))
+    for _ in range(5):  # the envelope written, MAIL's reply read, RCPT's awaited
+        await asyncio.sleep(0)
+    assert len(wire.writes) == 1 and not task.done()
+    wire.protocol.connection_lost(None)
+    with pytest.raises(aiosmtplib.SMTPServerDisconnected) as lost:
+        await task
+    assert classify_smtp(lost.value) == FailureKind.TRANSIENT
+
+    silent = PipelinedConnection(Wire(), timeout=0.01, size=False)
+    with pytest.raises(aiosmtplib.SMTPReadTimeoutError) as timed_out:
+        await silent.send(MESSAGE)
+    assert classify_smtp(timed_out.value) == FailureKind.TRANSIENT

@@ -10,6 +10,7 @@ Safety rules live here, not in the wording:
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable, Mapping
@@ -153,8 +154,15 @@ def _values(spec: TemplateSpec, language: Language, context: Mapping[str, object
     return values
 
 
-def _identifiers(text: str) -> set[str]:
-    return set(Template(text).get_identifiers())
+@functools.lru_cache(maxsize=1024)  # the templates' own texts: a fixed, small set
+def _identifiers(text: str) -> frozenset[str]:
+    return frozenset(Template(text).get_identifiers())
+
+
+@functools.lru_cache(maxsize=1024)
+def _html_template(text: str) -> Template:
+    # Static wording is ours but is escaped too: `$` placeholders survive html.escape.
+    return Template(html.escape(text, quote=False))
 
 
 def _visible(block: Block, values: Mapping[str, str]) -> bool:
@@ -172,8 +180,7 @@ def _html_value(key: str, value: str, kind: str) -> str:
 
 
 def _html_block(block: Block, values: Mapping[str, str]) -> str:
-    # Static wording is ours but is escaped too: `$` placeholders survive html.escape.
-    rendered = Template(html.escape(block.text, quote=False)).substitute(
+    rendered = _html_template(block.text).substitute(
         {k: _html_value(k, values[k], block.kind) for k in _identifiers(block.text)}
     )
     if block.kind == "quote":

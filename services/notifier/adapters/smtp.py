@@ -38,11 +38,27 @@ def _header(name: str, value: str) -> str:
     """One header line: CR/LF in a value never start a new header; a non-ASCII or long
     value is RFC 2047 encoded and folded."""
     value = " ".join(value.split())
-    if value.isascii() and len(name) + len(value) < 76:
-        return f"{name}: {value}{_CRLF}"
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    encoded = Header(value, charset, header_name=name).encode(linesep=_CRLF)
+    if value.isascii():
+        return _folded(name, value) if len(name) + len(value) >= 76 else \
+            f"{name}: {value}{_CRLF}"
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep=_CRLF)
     return f"{name}: {encoded}{_CRLF}"
+
+
+def _folded(name: str, value: str) -> str:
+    """A long ASCII header folded at spaces (RFC 5322 2.2.3) into lines of at most 78
+    characters where the words allow (the email package's Header did the same at several
+    times the cost: a tenth of an e-mail's CPU went into one long subject)."""
+    lines: list[str] = []
+    line = f"{name}:"
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > 78 and line.strip() and not line.endswith(":"):
+            lines.append(line)
+            line = f" {word}"
+        else:
+            line = f"{line} {word}"
+    lines.append(line)
+    return _CRLF.join(lines) + _CRLF
 
 
 _BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")

@@ -168,3 +168,25 @@ def test_the_bare_address_fast_path_agrees_with_the_full_parser(value: str) -> N
 
     name, address = parseaddr(value)
     assert _mailbox(value) == (formataddr((name, address), charset="utf-8"), address)
+
+
+@pytest.mark.parametrize("value", [
+    "Laporan 5QGP-3MPT-R diteruskan ke Dinas Pekerjaan Umum dan Penataan Ruang Kabupaten",
+    "Pembaruan laporan Anda: jalan rusak di Kecamatan Sangatta Utara, " * 3,
+    "https://lapor.kutaitimurkab.go.id/" + "x" * 90 + " lalu kata biasa",  # an unbreakable word
+])
+def test_a_long_ascii_header_is_folded_at_spaces_and_unfolds_to_itself(value: str) -> None:
+    from email.parser import HeaderParser
+
+    from services.notifier.adapters.smtp import _header
+
+    value = " ".join(value.split())
+    folded = _header("Subject", value)
+    lines = folded.removesuffix("\r\n").split("\r\n")
+    assert len(lines) > 1
+    assert all(line.startswith(" ") for line in lines[1:])  # continuations
+    words = [line.removeprefix("Subject:").split() for line in lines]
+    assert all(len(line) <= 78 or len(w) == 1 for line, w in zip(lines, words, strict=True))
+    assert folded.replace("\r\n ", " ") == f"Subject: {value}\r\n"  # RFC 5322 unfolding
+    parsed = HeaderParser(policy=policy.default).parsestr(folded + "\r\n")
+    assert parsed["Subject"] == value

@@ -23,13 +23,15 @@ test: install test-prometheus
 	$(PY) -m pytest tests/integration tests/e2e -v $(PYTEST_ARGS)
 
 # promtool and prometheus come from Debian's `prometheus` package (the Prometheus
-# integration test runs /usr/bin/prometheus); installed when missing, as on a fresh CI machine.
+# integration test runs /usr/bin/prometheus), openssl makes the SMTP relay's test
+# certificate; installed when missing, as on a fresh CI machine.
 prometheus-tools:
-	@if ! command -v promtool >/dev/null 2>&1 || ! test -x /usr/bin/prometheus; then \
-		echo "installing Debian package prometheus (promtool, prometheus)"; \
+	@if ! command -v promtool >/dev/null 2>&1 || ! test -x /usr/bin/prometheus \
+			|| ! command -v openssl >/dev/null 2>&1; then \
+		echo "installing Debian packages prometheus (promtool, prometheus) and openssl"; \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+			apt-get install -y -qq --no-install-recommends prometheus openssl >/dev/null; \
 	fi
 
 # Prometheus configuration, alert rules and their unit tests (deploy/prometheus).

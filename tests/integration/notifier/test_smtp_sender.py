@@ -1,16 +1,24 @@
 """The SMTP sender against a real SMTP server (aiosmtpd), with and without PIPELINING
 advertised: messages arrive intact over one kept connection, and refusals come back as
-the same aiosmtplib errors with the server's codes either way."""
+the same aiosmtplib errors with the server's codes either way; a relay that wants
+STARTTLS and AUTH is pipelined after them."""
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from services.notifier.adapters.smtp import OutgoingEmail, SmtpSender, _Plain, build_email
 from services.notifier.adapters.smtp_pipelining import PipelinedConnection
+from shared.devinfra.launcher import free_port
 from shared.devinfra.mailbox import Mailbox
 from shared.settings import Settings
 
@@ -82,3 +90,66 @@ async def test_a_connection_the_server_closed_is_replaced(relay: Mailbox) -> Non
         await sender.close()
     assert relay.greetings == 2
     assert [m.recipients for m in relay.messages] == [["a@example.id"], ["b@example.id"]]
+
+
+class _Relay:
+    """aiosmtpd handler of a relay that wants STARTTLS and AUTH, and pipelines."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str]]] = []
+        self.tls_at_mail: list[bool] = []
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.tls_at_mail.append(session.ssl is not None and session.authenticated)
+        return "250 OK"
+
+
+def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
+                  auth_data: Any) -> AuthResult:
+    ok = (auth_data.login, auth_data.password) == (b"lapor", b"rahasia")
+    return AuthResult(success=ok)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
+    subprocess.run(  # noqa: S603
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",  # noqa: S607
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_pipelining_after_starttls_and_auth(certificate: tuple[Path, Path],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this relay only
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = _Relay()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context,
+                            require_starttls=True, auth_required=True,
+                            authenticator=_authenticate)
+    controller.start()
+    sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=True,
+                                 smtp_username="lapor", smtp_password="rahasia",
+                                 smtp_timeout_seconds=5))
+    try:
+        await sender.send(email("a@example.id"))
+        await sender.send(email("b@example.id"))
+        assert [type(c) for c in sender._idle] == [PipelinedConnection]
+    finally:
+        await sender.close()
+        controller.stop()
+    assert handler.received == [("noreply@lapor.go.id", ["a@example.id"]),
+                                ("noreply@lapor.go.id", ["b@example.id"])]
+    assert handler.tls_at_mail == [True, True]  # over TLS, authenticated

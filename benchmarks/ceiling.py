@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
 
-from benchmarks.load import ProgressBar, publish, submissions
+from benchmarks.load import ProgressBar, observer, publish, submissions
 from benchmarks.report import latency_summary, steady_rate, throughput
 from shared.kafka import ensure_topics
 from shared.settings import Settings
@@ -172,7 +172,7 @@ async def broker_relay(bootstrap: str, partitions: int, n: int, rate: float | No
 
 async def _collect_stamps(bootstrap: str, topics: list[str], n: int,
                           stamps: dict[str, dict[bytes, int]], timeout: float) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = observer(bootstrap)
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in topics

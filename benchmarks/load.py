@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.devinfra.samples import sample_submission
 
@@ -59,6 +59,26 @@ def producer(bootstrap: str) -> AIOKafkaProducer:
     """How a channel adapter would publish under load: acks=all, batched."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                             max_batch_size=256 * 1024, enable_idempotence=False)
+
+
+OBSERVER_FETCH_WAIT_MS = 500
+OBSERVER_FETCH_MIN_BYTES = 64 * 1024 * 1024
+
+
+def observer(bootstrap: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer that reads what the run produced, for the report only.
+
+    The figures come from timestamps inside the records, not from when the observer reads
+    them, so it asks for data twice a second (a fetch waits for `OBSERVER_FETCH_MIN_BYTES`,
+    which a run never fills in half a second) instead of at once whenever anything
+    arrives. On Tansu's in-memory store every fetch that finds data lists all the
+    partition's stored batches: an eager observer reading every topic of the run was a
+    large, growing share of the broker's work, a cost the system does not have."""
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                            fetch_max_wait_ms=OBSERVER_FETCH_WAIT_MS,
+                            fetch_min_bytes=OBSERVER_FETCH_MIN_BYTES,
+                            fetch_max_bytes=OBSERVER_FETCH_MIN_BYTES + 1024 * 1024,
+                            **options)
 
 
 async def publish(kafka: AIOKafkaProducer, topic: str, n: int,

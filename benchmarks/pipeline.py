@@ -34,11 +34,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from benchmarks import ceiling, dbtop
-from benchmarks.load import ProgressBar, producer, publish, submission_message, submissions
+from benchmarks.load import (
+    ProgressBar,
+    observer,
+    producer,
+    publish,
+    submission_message,
+    submissions,
+)
 from benchmarks.procstat import CpuMeter
 from benchmarks.profiling import Profiler, print_summaries
 from benchmarks.report import (
@@ -125,8 +131,7 @@ async def collect(bootstrap: str, topics: Topics, observed: Observed) -> None:
     kinds = {topics.received: "received", topics.rejected: "rejected",
              topics.routed: "routed", topics.triage: "triage",
              topics.notifications: "notifications"}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = observer(bootstrap, max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in kinds

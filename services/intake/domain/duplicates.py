@@ -64,20 +64,33 @@ def text_fingerprint(title: str, body: str) -> str:
     return _NOT_WORD.sub(" ", text).strip()
 
 
-def _shingles(fingerprint: str) -> set[str]:
+HASH_CACHE_SIZE = 1 << 16
+
+
+class _ShingleHashes(dict[str, int]):
+    """Shingle -> hash, computed once: the 5-grams of one language repeat a lot from
+    complaint to complaint, and one BLAKE2b call costs more than the rest of a shingle's
+    handling. A plain dict lookup is cheaper than an `lru_cache` call; the cache is emptied
+    when full (a new complaint refills what it needs)."""
+
+    def __missing__(self, shingle: str) -> int:
+        if len(self) >= HASH_CACHE_SIZE:
+            self.clear()
+        digest = hashlib.blake2b(shingle.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        value = self[shingle] = int.from_bytes(digest, "big") >> 1
+        return value
+
+
+_shingle_hash = _ShingleHashes()
+
+
+def shingle_hashes(fingerprint: str) -> set[int]:
+    """The hashes of the fingerprint's character 5-grams (of the whole text if shorter)."""
     if len(fingerprint) <= SHINGLE_CHARS:
-        return {fingerprint} if fingerprint else set()
-    return {
-        fingerprint[i : i + SHINGLE_CHARS] for i in range(len(fingerprint) - SHINGLE_CHARS + 1)
-    }
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _hash(shingle: str) -> int:
-    # Cached: the 5-grams of one language repeat a lot from complaint to complaint, and
-    # one BLAKE2b call costs more than the rest of a shingle's handling.
-    digest = hashlib.blake2b(shingle.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
+        return {_shingle_hash[fingerprint]} if fingerprint else set()
+    lookup = _shingle_hash.__getitem__
+    return {lookup(fingerprint[i : i + SHINGLE_CHARS])
+            for i in range(len(fingerprint) - SHINGLE_CHARS + 1)}
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ class TextSketch:
 
     @classmethod
     def of(cls, title: str, body: str) -> TextSketch:
-        hashes = sorted({_hash(s) for s in _shingles(text_fingerprint(title, body))})
+        hashes = sorted(shingle_hashes(text_fingerprint(title, body)))
         return cls(tuple(hashes[:SKETCH_SIZE]))
 
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.intake.domain import duplicates
 from services.intake.domain.duplicates import (
     SKETCH_SIZE,
     Root,
@@ -107,6 +108,19 @@ def test_sketch_is_small_and_storable() -> None:
     assert TextSketch.from_stored(reversed(sketch.hashes)) == sketch
     # Stable across processes and releases (BLAKE2b, not Python's randomised hash()).
     assert TextSketch.of("", "ABCDE!").hashes == (7954000227646411635,)
+    sketch = TextSketch.of("Jalan rusak", "Lubang besar di Jl. Poros Sangatta")
+    assert (len(sketch.hashes), sketch.hashes[:3]) == (
+        41, (56617494742644123, 755797024303273496, 1303795557899825716))
+
+
+def test_a_full_hash_cache_is_emptied_without_changing_sketches(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    body = ORIGINAL[1]
+    expected = TextSketch.of(ORIGINAL[0], body)
+    duplicates._shingle_hash.clear()
+    monkeypatch.setattr(duplicates, "HASH_CACHE_SIZE", 10)
+    assert TextSketch.of(ORIGINAL[0], body) == expected
+    assert 0 < len(duplicates._shingle_hash) <= 10
 
 
 def test_long_texts_compare_by_sketch() -> None:

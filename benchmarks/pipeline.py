@@ -396,6 +396,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+EMBEDDED_BROKER_PARTITIONS = 1
+"""What the embedded broker should be run with. Tansu's in-memory store keeps every
+produced batch as an object of its own and, on every fetch that finds data in a partition,
+lists all of that partition's objects: 0.6 ms per 1,000 stored batches, measured, so a
+broker slows down as a run goes on. A service's batch spread over six partitions is stored
+as up to six batches, on one partition as one; with one instance per service, as here,
+more partitions buy no parallelism. In 100 s runs at 200/s one partition halved the
+relay's and the pipeline's e2e routed p99 (README, "Seventh round")."""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.pipeline",
@@ -404,7 +414,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, default=None, help="submissions per second")
     pace.add_argument("--max", action="store_true", help="as fast as possible (default)")
-    parser.add_argument("--partitions", type=int, default=Settings().kafka_partitions)
+    parser.add_argument(
+        "--partitions", type=int, default=EMBEDDED_BROKER_PARTITIONS,
+        help=f"partitions per topic, for the pipeline and the relay alike (default "
+             f"{EMBEDDED_BROKER_PARTITIONS}: see EMBEDDED_BROKER_PARTITIONS; the services' "
+             f"own default, for Apache Kafka, is {Settings().kafka_partitions})")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--duplicate-share", type=float, default=0.1,
                         help="share of submissions with a verbatim sample text (default 0.1)")

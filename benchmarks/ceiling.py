@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
 
-from benchmarks.load import ProgressBar, observer, publish, submissions
+from benchmarks.load import ProgressBar, observe, observer, publish, submissions
 from benchmarks.report import latency_summary, steady_rate, throughput
 from shared.kafka import ensure_topics
 from shared.settings import Settings
@@ -181,7 +181,7 @@ async def _collect_stamps(bootstrap: str, topics: list[str], n: int,
         await consumer.seek_to_beginning(*tps)
         deadline = time.monotonic() + timeout
         while len(stamps[topics[-1]]) < n and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            batches = await observe(consumer, max_records=10_000)
             for tp, records in batches.items():
                 target = stamps[tp.topic]
                 for r in records:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from shared.devinfra.samples import sample_submission
 
@@ -61,24 +62,28 @@ def producer(bootstrap: str) -> AIOKafkaProducer:
                             max_batch_size=256 * 1024, enable_idempotence=False)
 
 
-OBSERVER_FETCH_WAIT_MS = 500
-OBSERVER_FETCH_MIN_BYTES = 64 * 1024 * 1024
+OBSERVER_PAUSE_SECONDS = 0.5
 
 
 def observer(bootstrap: str, **options: Any) -> AIOKafkaConsumer:
-    """A consumer that reads what the run produced, for the report only.
+    """A consumer that reads what the run produced, for the report only; read it with
+    `observe`."""
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
+
+
+async def observe(consumer: AIOKafkaConsumer, max_records: int
+                  ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """The observer's next records, at most twice a second.
 
     The figures come from timestamps inside the records, not from when the observer reads
-    them, so it asks for data twice a second (a fetch waits for `OBSERVER_FETCH_MIN_BYTES`,
-    which a run never fills in half a second) instead of at once whenever anything
-    arrives. On Tansu's in-memory store every fetch that finds data lists all the
-    partition's stored batches: an eager observer reading every topic of the run was a
-    large, growing share of the broker's work, a cost the system does not have."""
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                            fetch_max_wait_ms=OBSERVER_FETCH_WAIT_MS,
-                            fetch_min_bytes=OBSERVER_FETCH_MIN_BYTES,
-                            fetch_max_bytes=OBSERVER_FETCH_MIN_BYTES + 1024 * 1024,
-                            **options)
+    them, so it need not read at once whenever anything arrives (aiokafka fetches a
+    partition again only once its buffered records are taken). On Tansu's in-memory store
+    every fetch that finds data lists all of the partition's stored batches: an eager
+    observer reading every topic of the run was a growing share of the broker's work, a
+    cost the system does not have."""
+    batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
+    await asyncio.sleep(OBSERVER_PAUSE_SECONDS)
+    return batches
 
 
 async def publish(kafka: AIOKafkaProducer, topic: str, n: int,

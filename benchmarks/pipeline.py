@@ -39,6 +39,7 @@ from aiokafka.structs import TopicPartition
 from benchmarks import ceiling, dbtop
 from benchmarks.load import (
     ProgressBar,
+    observe,
     observer,
     producer,
     publish,
@@ -139,7 +140,7 @@ async def collect(bootstrap: str, topics: Topics, observed: Observed) -> None:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            batches = await observe(consumer, max_records=5000)
             for tp, records in batches.items():
                 kind = kinds[tp.topic]
                 for record in records:
@@ -149,13 +150,18 @@ async def collect(bootstrap: str, topics: Topics, observed: Observed) -> None:
 
 
 async def wait_done(observed: Observed, n: int, timeout: float, stall: float,
-                    interrupted: asyncio.Event, wait_for: str = "ack") -> bool:
+                    interrupted: asyncio.Event, wait_for: str = "ack",
+                    collector: asyncio.Task[None] | None = None) -> bool:
     """True when everything came out; False after the timeout, a stall or Ctrl-C (the
-    report then shows what came out so far)."""
+    report then shows what came out so far). If the collector fails, its error is raised:
+    the figures would be a stall that did not happen."""
     deadline = time.monotonic() + timeout
     last_counts, last_change = observed.counters(), time.monotonic()
     while not observed.done(n, wait_for):
         await asyncio.sleep(0.1)
+        if collector is not None and collector.done():
+            collector.result()  # raises the collector's error
+            raise RuntimeError("the collector stopped before the run was complete")
         counts = observed.counters()
         if counts != last_counts:
             last_counts, last_change = counts, time.monotonic()
@@ -299,7 +305,7 @@ async def measure_pipeline(args: argparse.Namespace, env: dict[str, str], topics
                                         submission_message(items), rate=args.rate,
                                         on_sent=lambda k: sent.__setitem__(0, k))
             complete = await wait_done(observed, args.n, args.timeout, args.stall,
-                                       interruptible(), args.wait_for)
+                                       interruptible(), args.wait_for, collector)
     finally:
         meter.stop()
         wall = time.monotonic() - started

@@ -16,6 +16,11 @@ from pathlib import Path
 from shared.devinfra.launcher import free_port
 
 SERVICES = ("intake", "router", "sla", "notifier")
+PORT_ATTEMPTS = 3
+"""How often a service that lost its HTTP port gets a new one. `free_port` can only find a
+port that is free now: another process (an outgoing connection's ephemeral port, another
+test's server) may take it before the service binds it."""
+BIND_CLASH = "address already in use"
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -33,6 +38,7 @@ class ServiceProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    log_start: int = 0  # where this start's lines begin in the log
 
     @property
     def url(self) -> str:
@@ -43,6 +49,7 @@ class ServiceProcess:
                "LAPOR_HTTP_HOST": "127.0.0.1",
                "PYTHONUNBUFFERED": "1"}  # the log shows where a process stands, even stuck
         log = open(self.log_path, "ab")  # noqa: SIM115
+        self.log_start = log.tell()
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", f"services.{self.name}"], env=env, stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -56,15 +63,32 @@ class ServiceProcess:
             return False
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the service answers ready. If it exits because its port was taken in the
+        meantime, it is started again on another one (at most PORT_ATTEMPTS times)."""
         deadline = time.monotonic() + timeout
+        new_ports = 0
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
+                if new_ports < PORT_ATTEMPTS and self.lost_its_port():
+                    new_ports += 1
+                    self.port = free_port()
+                    self.start()
+                    continue
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; "
                                    f"log: {self.log_path}\n{self.tail()}")
             if self.ready():
                 return
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready after {timeout}s\n{self.tail()}")
+
+    def lost_its_port(self) -> bool:
+        """Whether the last start's log says that the HTTP port was taken."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self.log_start)
+                return BIND_CLASH in log.read().decode(errors="replace")
+        except OSError:
+            return False
 
     def tail(self, lines: int = 30) -> str:
         try:

@@ -3,6 +3,7 @@ servers answers /health/live, /health/ready and /metrics."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,20 @@ def test_service_alone_is_ready_and_exposes_metrics(name: str, tenant_env: dict[
         assert missing == 404
     finally:
         assert service.stop() == 0, service.tail()
+
+
+def test_a_service_whose_port_was_taken_starts_again_on_another(
+        tenant_env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        service = ServiceProcess("intake", tenant_env, tmp_path / "intake.log", port=taken)
+        service.start()
+        try:
+            service.wait_ready(60)
+            assert service.port != taken
+            assert http_get(f"{service.url}/health/live")[0] == 200
+            assert service.log_path.read_text().count("address already in use") == 1
+        finally:
+            assert service.stop() == 0, service.tail()

@@ -8,6 +8,7 @@ and returns `runtime.asgi()`; `runtime.run()` serves it with uvicorn.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -35,6 +36,15 @@ from shared.topics import Topics
 Hook = Callable[[], Awaitable[None]]
 # What `declare_publisher` accepts by name: every event type, and the lifecycle command.
 PUBLISHED_SCHEMAS: dict[str, type[BaseModel]] = {**EVENT_TYPES, "action": Action}
+
+
+async def _freeze_what_startup_built() -> None:
+    """Moves what start-up built (modules, models, the clients of the broker and the
+    database: about 90,000 objects) out of the cyclic garbage collector's sight, for the
+    process's life: full collections under load then scan only what the service makes while
+    it works. Only in a service's own process (`run`), not in a test process."""
+    gc.collect()
+    gc.freeze()
 
 
 class ServiceRuntime:
@@ -166,6 +176,7 @@ class ServiceRuntime:
         return ServiceHttp(app, self.readiness, self.routes)  # type: ignore[arg-type]
 
     def run(self, app: ServiceHttp) -> None:
+        self.after_startup(_freeze_what_startup_built)
         # uvicorn re-raises the stop signal after a graceful shutdown; exit 0 instead, since
         # the shutdown was clean (a hard deadline exits 3, a crash non-zero).
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -49,6 +49,7 @@ from benchmarks.load import (
 from benchmarks.procstat import CpuMeter
 from benchmarks.profiling import Profiler, print_summaries
 from benchmarks.report import (
+    by_window,
     latency_summary,
     load_average,
     machine,
@@ -226,6 +227,9 @@ def pipeline_figures(observed: Observed, n: int, first: float, last: float,
         },
         "latency": latency,
         "worst_seconds_routed": worst_seconds(
+            [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received],
+            first),
+        "routed_by_window": by_window(
             [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received],
             first),
         # The same seconds of submission, hop by hop: which stage a slow second comes from.

@@ -49,6 +49,24 @@ def worst_seconds(samples: Sequence[tuple[float, float]], first: float, top: int
     return sorted(rows, key=lambda r: -r["max_ms"])[:top]
 
 
+def by_window(samples: Sequence[tuple[float, float]], first: float, window: float = 10.0
+              ) -> list[dict[str, float | int]]:
+    """`(submitted_at, latency s)` in windows of `window` seconds of submission since
+    `first`, in order, with their p50 and p99: whether latency grows as a run goes on (the
+    embedded broker's does) or comes in bursts."""
+    windows: dict[int, list[float]] = {}
+    for submitted, latency in samples:
+        windows.setdefault(int(max(0.0, submitted - first) // window), []).append(latency)
+    return [{"from_s": round(index * window), "count": len(values),
+             "p50_ms": round(percentile(sorted(values), 50) * 1000),
+             "p99_ms": round(percentile(sorted(values), 99) * 1000)}
+            for index, values in sorted(windows.items())]
+
+
+def format_windows(windows: Sequence[dict[str, float | int]]) -> str:
+    return ", ".join(f"{w['from_s']} s {w['p50_ms']}/{w['p99_ms']}" for w in windows)
+
+
 def throughput(count: int, first: float, last: float) -> float:
     """Items per second over [first, last] (epoch seconds)."""
     span = last - first
@@ -156,6 +174,12 @@ def print_report(result: dict[str, Any]) -> None:
         if hop_worst:
             print(f"    {hop} hop alone: "
                   + "; ".join(f"{w['second']}: {w['p50_ms']}/{w['max_ms']}" for w in hop_worst))
+    windows = pipeline.get("routed_by_window")
+    if windows and len(windows) > 1:
+        print("  e2e routed by 10 s of submission (from: p50/p99 ms): " + format_windows(windows))
+    relay_windows = relay.get("routed_by_window")
+    if relay_windows and len(relay_windows) > 1:
+        print("    the relay alone, the same: " + format_windows(relay_windows))
     print()
     tp = pipeline["throughput"]
     print(f"  throughput to routed:       {_fmt(tp['to_routed'])} /s   "

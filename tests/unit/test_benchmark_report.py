@@ -1,6 +1,6 @@
 """The benchmark report's grouping of latencies by second of submission."""
 
-from benchmarks.report import worst_seconds
+from benchmarks.report import by_window, format_windows, worst_seconds
 
 
 def test_the_slowest_seconds_come_first_with_their_counts() -> None:
@@ -45,3 +45,14 @@ def test_ab_comparison_keeps_each_sides_runs_apart() -> None:
         [result(500.0, 6.0), result(450.0, 6.2)], [result(300.0)])}
     assert rows["e2e routed p99 ms"] == ([500.0, 450.0], [300.0])
     assert rows["database CPU s"] == ([6.0, 6.2], [])  # only the base runs had it
+
+
+def test_latency_by_window_shows_growth_in_order() -> None:
+    samples = [(100.0 + i * 0.1, 0.05 + (i // 100) * 0.1) for i in range(300)]
+    windows = by_window(samples, first=100.0)
+    assert [(w["from_s"], w["count"]) for w in windows] == [(0, 100), (10, 100), (20, 100)]
+    assert [w["p50_ms"] for w in windows] == [50, 150, 250]
+    assert format_windows(windows[:2]) == "0 s 50/50, 10 s 150/150"
+    assert by_window([], first=0.0) == []
+    # A send stamped a moment before the run's first: the first window, not a window before.
+    assert by_window([(99.99, 0.08)], first=100.0)[0]["from_s"] == 0

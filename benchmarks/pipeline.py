@@ -362,9 +362,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 ceilings["broker_relay"] = await ceiling.broker_relay(
                     bootstrap, args.partitions, args.ceiling_n or args.n, args.rate,
                     timeout=args.timeout)
-                # On a database server of its own: measured on the pipeline's server, the
-                # tens of thousands of documents it writes (and drops) left that server
-                # slower for the whole pipeline run (README, "Seventh round").
+                # On a database server of its own, so the pipeline's server starts empty
+                # (the ceiling writes and drops tens of thousands of documents). Whether
+                # that changes the pipeline's latency is not established (README,
+                # "Seventh round").
                 with LocalInfra() as scratch:
                     ceilings["database"] = await ceiling.database(
                         scratch.env["LAPOR_MONGODB_URI"], min(max(args.n, 10_000), 20_000))

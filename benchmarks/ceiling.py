@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
 
-from benchmarks.load import ProgressBar, observe, observer, publish, submissions
+from benchmarks.load import ProgressBar, observe, publish, submissions
 from benchmarks.report import by_window, latency_summary, steady_rate, throughput
 from shared.kafka import ensure_topics
 from shared.settings import Settings
@@ -157,13 +157,11 @@ async def broker_relay(bootstrap: str, partitions: int, n: int, rate: float | No
         src, dst = stamps[topics[a]], stamps[topics[b]]
         return [(dst[k] - src[k]) / 1000 for k in dst if k in src]
 
-    sent_at = stamps[topics[0]]
-    routed_at = stamps[topics[2]]
+    routed = [(first[k], ms / 1000 - first[k]) for k, ms in stamps[topics[2]].items()
+              if k in first]
     return {
         "n": n, "mode": f"rate {rate:g}/s" if rate else "max", "hops": HOPS,
-        "routed_by_window": by_window(
-            [(sent_at[k] / 1000, (routed_at[k] - sent_at[k]) / 1000)
-             for k in routed_at if k in sent_at], min(first.values())),
+        "routed_by_window": by_window(routed, min(first.values())),
         "fetch_max_wait_ms": fetch_max_wait_ms,
         "delivered": len(out),
         "throughput": round(throughput(len(out), min(first.values()), max(out.values())), 1),
@@ -177,7 +175,7 @@ async def broker_relay(bootstrap: str, partitions: int, n: int, rate: float | No
 
 async def _collect_stamps(bootstrap: str, topics: list[str], n: int,
                           stamps: dict[str, dict[bytes, int]], timeout: float) -> None:
-    consumer = observer(bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in topics

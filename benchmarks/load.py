@@ -65,15 +65,10 @@ def producer(bootstrap: str) -> AIOKafkaProducer:
 OBSERVER_PAUSE_SECONDS = 0.5
 
 
-def observer(bootstrap: str, **options: Any) -> AIOKafkaConsumer:
-    """A consumer that reads what the run produced, for the report only; read it with
-    `observe`."""
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
-
-
 async def observe(consumer: AIOKafkaConsumer, max_records: int
                   ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-    """The observer's next records, at most twice a second.
+    """The next records of a consumer that reads what the run produced, for the report
+    only: at most twice a second.
 
     The figures come from timestamps inside the records, not from when the observer reads
     them, so it need not read at once whenever anything arrives (aiokafka fetches a

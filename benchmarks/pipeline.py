@@ -34,13 +34,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from benchmarks import ceiling, dbtop
 from benchmarks.load import (
     ProgressBar,
     observe,
-    observer,
     producer,
     publish,
     submission_message,
@@ -133,7 +133,8 @@ async def collect(bootstrap: str, topics: Topics, observed: Observed) -> None:
     kinds = {topics.received: "received", topics.rejected: "rejected",
              topics.routed: "routed", topics.triage: "triage",
              topics.notifications: "notifications"}
-    consumer = observer(bootstrap, max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in kinds
@@ -206,6 +207,7 @@ def pipeline_figures(observed: Observed, n: int, first: float, last: float,
         "e2e_acknowledged": latency_summary([t - received[k][0] for k, t in acks.items()
                                              if k in received]),
     }
+    routed = [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received]
     return {
         "complete": complete,
         "counts": {"submitted": n, "received": len(received),
@@ -226,12 +228,8 @@ def pipeline_figures(observed: Observed, n: int, first: float, last: float,
             "steady_acknowledged": round(steady_rate(list(acks.values())), 1),
         },
         "latency": latency,
-        "worst_seconds_routed": worst_seconds(
-            [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received],
-            first),
-        "routed_by_window": by_window(
-            [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received],
-            first),
+        "worst_seconds_routed": worst_seconds(routed, first),
+        "routed_by_window": by_window(routed, first),
         # The same seconds of submission, hop by hop: which stage a slow second comes from.
         "worst_seconds_by_hop": {
             "intake": worst_seconds([(s, r - s) for s, r in received.values()], first),
@@ -417,8 +415,8 @@ produced batch as an object of its own and, on every fetch that finds data in a 
 lists all of that partition's objects: 0.6 ms per 1,000 stored batches, measured, so a
 broker slows down as a run goes on. A service's batch spread over six partitions is stored
 as up to six batches, on one partition as one; with one instance per service, as here,
-more partitions buy no parallelism. In 100 s runs at 200/s one partition halved the
-relay's and the pipeline's e2e routed p99 (README, "Seventh round")."""
+more partitions buy no parallelism. In 100 s runs at 200/s one partition roughly halved
+the relay's and the pipeline's e2e routed p99 (README, "Seventh round")."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

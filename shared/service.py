@@ -40,9 +40,10 @@ PUBLISHED_SCHEMAS: dict[str, type[BaseModel]] = {**EVENT_TYPES, "action": Action
 
 async def _freeze_what_startup_built() -> None:
     """Moves what start-up built (modules, models, the clients of the broker and the
-    database: about 90,000 objects) out of the cyclic garbage collector's sight, for the
-    process's life: full collections under load then scan only what the service makes while
-    it works. Only in a service's own process (`run`), not in a test process."""
+    database: about 90,000 objects in the router) out of the cyclic garbage collector's
+    sight, for the process's life: full collections under load then scan only what the
+    service makes while it works. Only in a service's own process (`run`), not in a test
+    process."""
     gc.collect()
     gc.freeze()
 

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # How long a fetch may wait for data: aiokafka's 500 ms default adds ~100 ms p50 per
     # hop on a quiet topic; a short wait keeps the pipeline's latency low.
     kafka_fetch_max_wait_ms: int = Field(50, ge=0)
+    # Before a batch is handled, how long the consumer waits for what the broker has now
+    # (shared/consumer.py, "take_what_arrived"); 0 turns it off.
+    kafka_fetch_top_up_ms: int = Field(4, ge=0)
     # No lingering: a handler hands a batch's events to the producer in one go, so they
     # share a request anyway, and every millisecond waited is a millisecond per hop.
     kafka_linger_ms: int = Field(0, ge=0)

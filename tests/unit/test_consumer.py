@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from shared.consumer import InboundRecord
+import asyncio
+
+from aiokafka.errors import GroupAuthorizationFailedError
+
+from shared.consumer import InboundRecord, take_what_arrived
 
 
 def record(offset: int, partition: int = 0) -> InboundRecord:
@@ -18,3 +22,41 @@ def test_position_and_purpose_each_change_the_id() -> None:
            record(8).derived_event_id("received"),
            record(7, partition=1).derived_event_id("received")}
     assert len(ids) == 4
+
+
+class StubConsumer:
+    """Only getmany, answering as told (the real broker is in the integration tests)."""
+
+    def __init__(self, answer: object = None, *, raises: BaseException | None = None,
+                 hangs: bool = False) -> None:
+        self.answer = answer if answer is not None else {}
+        self.raises = raises
+        self.hangs = hangs
+        self.calls: list[dict[str, int]] = []
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> object:
+        self.calls.append({"timeout_ms": timeout_ms, "max_records": max_records})
+        if self.raises is not None:
+            raise self.raises
+        if self.hangs:
+            await asyncio.Event().wait()
+        return self.answer
+
+
+async def test_takes_what_the_fetch_brought_within_the_wait_and_the_batch_limit() -> None:
+    consumer = StubConsumer({"tp0": ["a", "b"], "tp1": ["c"]})
+    assert await take_what_arrived(consumer, 4, 7) == ["a", "b", "c"]
+    assert consumer.calls == [{"timeout_ms": 4, "max_records": 7}]
+
+
+async def test_a_consumer_without_getmany_adds_nothing() -> None:
+    assert await take_what_arrived(object(), 4, 7) == []
+
+
+async def test_a_coordination_error_leaves_the_batch_as_it_is() -> None:
+    consumer = StubConsumer(raises=GroupAuthorizationFailedError())
+    assert await take_what_arrived(consumer, 4, 7) == []
+
+
+async def test_a_getmany_stuck_in_a_rebalance_is_given_up() -> None:
+    assert await take_what_arrived(StubConsumer(hangs=True), 1, 7) == []

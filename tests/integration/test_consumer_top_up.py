@@ -1,0 +1,89 @@
+"""The reliable consumer on the real broker: records that arrive while a batch is handled
+join the next batch whole, instead of waiting behind the consumer's prefetch for one more
+handling, and the commit after the handler covers them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from shared.consumer import DeadLetter, InboundRecord, ReliableConsumer, subscribe
+from shared.kafka import ensure_topics, make_broker
+from shared.settings import Settings
+from tests.support.kafka import produce
+
+LATER = 5  # records produced while the first batch is handled, after the first one
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def batches_seen(settings: Settings) -> tuple[list[list[int]], int | None]:
+    """Run one subscriber; while it handles its first batch, produce one record, let the
+    consumer's prefetch fetch it, then produce LATER more. Returns the offsets of each
+    batch handled and the offset committed afterwards."""
+    topic = f"{settings.topic_prefix}topup"
+    await ensure_topics(settings, [topic])
+    bootstrap = settings.kafka_bootstrap_servers
+    tp = TopicPartition(topic, 0)
+    broker = make_broker(settings)
+    batches: list[list[int]] = []
+    first_taken = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def handle(records: Sequence[InboundRecord]) -> list[DeadLetter]:
+        batches.append([r.offset for r in records])
+        if len(batches) == 1:
+            first_taken.set()
+            await release_first.wait()
+        return []
+
+    subscribe(broker, ReliableConsumer(broker, settings), topic, handle, settings)
+    await broker.start()
+    try:
+        await produce(bootstrap, topic, [(b"k", b"0")])
+        await asyncio.wait_for(first_taken.wait(), 30)
+        (kafka_subscriber,) = broker.subscribers
+        kafka_consumer = kafka_subscriber.consumer  # type: ignore[attr-defined]
+        await produce(bootstrap, topic, [(b"k", b"1")])
+        # The prefetch has fetched record 1 once the consumer knows of it.
+        await wait_until(lambda: kafka_consumer.highwater(tp) == 2)
+        await produce(bootstrap, topic, [(b"k", str(i).encode()) for i in range(2, 2 + LATER)])
+        release_first.set()
+        await wait_until(lambda: sum(map(len, batches)) == 2 + LATER)
+    finally:
+        await broker.stop()
+
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.group_id,
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        committed = await reader.committed(tp)
+    finally:
+        await reader.stop()
+    return batches, committed
+
+
+async def test_what_arrived_during_a_handling_is_handled_in_the_next_batch(
+        settings_for: Callable[..., Settings]) -> None:
+    settings = settings_for("topup", kafka_fetch_top_up_ms=2000, kafka_partitions=1)
+    batches, committed = await batches_seen(settings)
+    assert batches == [[0], list(range(1, 2 + LATER))]
+    assert committed == 2 + LATER
+
+
+async def test_without_the_top_up_they_wait_one_more_handling(
+        settings_for: Callable[..., Settings]) -> None:
+    """Why it exists: the prefetch brought only record 1; the rest waited a batch more."""
+    settings = settings_for("topup", kafka_fetch_top_up_ms=0, kafka_partitions=1)
+    batches, committed = await batches_seen(settings)
+    assert batches == [[0], [1], list(range(2, 2 + LATER))]
+    assert committed == 2 + LATER

@@ -20,6 +20,7 @@ from shared.categories import load_taxonomy
 from shared.citizen_secret import derive_citizen_secret, hash_citizen_secret
 from shared.clock import Clock, SystemClock
 from shared.http import ServiceHttp
+from shared.regions import official_regions
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from shared.tracking_id import new_tracking_id
@@ -45,6 +46,9 @@ def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
     """Intake's handler wired to the runtime's database and broker (no subscription)."""
     settings = runtime.settings
     taxonomy = load_taxonomy(settings.categories_file)  # a bad file stops the service here
+    # Validation looks region codes up in this table: loaded now, it is among what the
+    # service freezes after start-up, not 7,829 objects every full collection scans.
+    official_regions()
     runtime.indexes.update(INDEXES)
     runtime.indexes.update(ROOT_INDEXES)
     key = settings.citizen_secret_key.get_secret_value().encode()

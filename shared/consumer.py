@@ -28,7 +28,13 @@ from typing import Any
 
 import structlog
 from aiokafka import ConsumerRebalanceListener
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError
+from aiokafka.errors import (
+    ConsumerStoppedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+)
 from aiokafka.errors import RequestTimedOutError as KafkaRequestTimedOut
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
@@ -230,7 +236,7 @@ async def take_what_arrived(kafka_consumer: Any, wait_ms: int, max_records: int
             fetched = await getmany(timeout_ms=wait_ms, max_records=max_records)
     except TimeoutError:
         return []
-    except KafkaError as exc:  # a coordination error: the batch is handled as it is
+    except (KafkaError, ConsumerStoppedError) as exc:  # the batch is handled as it is
         log.warning("could not take the records that arrived meanwhile",
                     error_type=type(exc).__name__, error=redact_text(str(exc))[:300])
         return []

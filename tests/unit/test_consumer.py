@@ -1,10 +1,12 @@
-"""Event ids derived from a record's position: the same for a redelivery, distinct otherwise."""
+"""The reliable consumer's pure parts: event ids derived from a record's position (the same
+for a redelivery, distinct otherwise), and the bounds of taking what arrived meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 
-from aiokafka.errors import GroupAuthorizationFailedError
+import pytest
+from aiokafka.errors import ConsumerStoppedError, GroupAuthorizationFailedError
 
 from shared.consumer import InboundRecord, take_what_arrived
 
@@ -53,9 +55,10 @@ async def test_a_consumer_without_getmany_adds_nothing() -> None:
     assert await take_what_arrived(object(), 4, 7) == []
 
 
-async def test_a_coordination_error_leaves_the_batch_as_it_is() -> None:
-    consumer = StubConsumer(raises=GroupAuthorizationFailedError())
-    assert await take_what_arrived(consumer, 4, 7) == []
+@pytest.mark.parametrize("error", [GroupAuthorizationFailedError(), ConsumerStoppedError()])
+async def test_a_coordination_error_or_a_stopped_consumer_leaves_the_batch_as_it_is(
+        error: BaseException) -> None:
+    assert await take_what_arrived(StubConsumer(raises=error), 4, 7) == []
 
 
 async def test_a_getmany_stuck_in_a_rebalance_is_given_up() -> None:

@@ -5,7 +5,6 @@ handling, and the commit after the handler covers them."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer
@@ -15,15 +14,9 @@ from shared.consumer import DeadLetter, InboundRecord, ReliableConsumer, subscri
 from shared.kafka import ensure_topics, make_broker
 from shared.settings import Settings
 from tests.support.kafka import produce
+from tests.support.waiting import eventually
 
 LATER = 5  # records produced while the first batch is handled, after the first one
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def batches_seen(settings: Settings) -> tuple[list[list[int]], int | None]:
@@ -55,10 +48,10 @@ async def batches_seen(settings: Settings) -> tuple[list[list[int]], int | None]
         kafka_consumer = kafka_subscriber.consumer  # type: ignore[attr-defined]
         await produce(bootstrap, topic, [(b"k", b"1")])
         # The prefetch has fetched record 1 once the consumer knows of it.
-        await wait_until(lambda: kafka_consumer.highwater(tp) == 2)
+        await eventually(lambda: kafka_consumer.highwater(tp) == 2, message="the prefetch")
         await produce(bootstrap, topic, [(b"k", str(i).encode()) for i in range(2, 2 + LATER)])
         release_first.set()
-        await wait_until(lambda: sum(map(len, batches)) == 2 + LATER)
+        await eventually(lambda: sum(map(len, batches)) == 2 + LATER, message="every record")
     finally:
         await broker.stop()
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,18 +56,6 @@ NOTIFIER_ENV = {
     "LAPOR_NOTIFY_MAX_ATTEMPTS": "10",
     "LAPOR_SMTP_TIMEOUT_SECONDS": "3",
 }
-
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 20.0,
-                     message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

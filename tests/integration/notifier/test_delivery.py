@@ -17,8 +17,8 @@ from tests.integration.notifier.conftest import (
     PARENT_EMAIL,
     Complaint,
     NotifierSystem,
-    eventually,
 )
+from tests.support.waiting import eventually
 
 ID, EN = Language.ID, Language.EN
 

@@ -12,8 +12,8 @@ from tests.integration.notifier.conftest import (
     NOTIFIER_ENV,
     Complaint,
     NotifierSystem,
-    eventually,
 )
+from tests.support.waiting import eventually
 
 MAX_ATTEMPTS = int(NOTIFIER_ENV["LAPOR_NOTIFY_MAX_ATTEMPTS"])
 

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
 
-from benchmarks.load import ProgressBar, observe, publish, submissions
+from benchmarks.load import ADAPTER_LINGER_MS, ProgressBar, observe, publish, submissions
 from benchmarks.report import by_window, latency_summary, steady_rate, throughput
 from shared.kafka import ensure_topics
 from shared.settings import Settings
@@ -105,7 +105,8 @@ async def _stop_relay(process: asyncio.subprocess.Process) -> None:
 
 async def broker_relay(bootstrap: str, partitions: int, n: int, rate: float | None,
                        seed: int = 7, timeout: float = 300.0,
-                       fetch_max_wait_ms: int | None = None) -> dict[str, Any]:
+                       fetch_max_wait_ms: int | None = None,
+                       adapter_linger_ms: int = ADAPTER_LINGER_MS) -> dict[str, Any]:
     """Messages per second through HOPS relay processes, and per-hop latency from the
     records' CreateTime (set by each hop's producer when it sends). The consumers wait for
     data as the services' subscribers do (`LAPOR_KAFKA_FETCH_MAX_WAIT_MS`, 50 ms), unless
@@ -131,7 +132,8 @@ async def broker_relay(bootstrap: str, partitions: int, n: int, rate: float | No
         stamps: dict[str, dict[bytes, int]] = defaultdict(dict)  # topic -> key -> ms
         collector = asyncio.create_task(_collect_stamps(bootstrap, topics, n, stamps, timeout))
         sent = [0]
-        kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+        kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                 linger_ms=adapter_linger_ms,
                                  max_batch_size=256 * 1024, enable_idempotence=False)
         await kafka.start()
         try:

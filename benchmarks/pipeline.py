@@ -39,6 +39,7 @@ from aiokafka.structs import TopicPartition
 
 from benchmarks import ceiling, dbtop
 from benchmarks.load import (
+    ADAPTER_LINGER_MS,
     ProgressBar,
     observe,
     producer,
@@ -208,6 +209,8 @@ def pipeline_figures(observed: Observed, n: int, first: float, last: float,
                                              if k in received]),
     }
     routed = [(received[k][0], t - received[k][0]) for k, t in out.items() if k in received]
+    intake_hop = [(s, r - s) for s, r in received.values()]
+    router_hop = [(received[k][0], t - received[k][1]) for k, t in out.items() if k in received]
     return {
         "complete": complete,
         "counts": {"submitted": n, "received": len(received),
@@ -230,11 +233,15 @@ def pipeline_figures(observed: Observed, n: int, first: float, last: float,
         "latency": latency,
         "worst_seconds_routed": worst_seconds(routed, first),
         "routed_by_window": by_window(routed, first),
-        # The same seconds of submission, hop by hop: which stage a slow second comes from.
+        # The same seconds of submission, hop by hop: which stage a slow second comes from,
+        # and which stage grows as the run goes on.
         "worst_seconds_by_hop": {
-            "intake": worst_seconds([(s, r - s) for s, r in received.values()], first),
-            "router": worst_seconds([(received[k][0], t - received[k][1])
-                                     for k, t in out.items() if k in received], first),
+            "intake": worst_seconds(intake_hop, first),
+            "router": worst_seconds(router_hop, first),
+        },
+        "hop_by_window": {
+            "intake": by_window(intake_hop, first),
+            "router": by_window(router_hop, first),
         },
     }
 
@@ -282,7 +289,7 @@ async def measure_pipeline(args: argparse.Namespace, env: dict[str, str], topics
     items = submissions(args.n, args.seed, duplicate_share=args.duplicate_share)
     observed = Observed()
     collector = asyncio.create_task(collect(bootstrap, topics, observed))
-    kafka = producer(bootstrap)
+    kafka = producer(bootstrap, args.adapter_linger_ms)
     await kafka.start()
     meter = CpuMeter(sessions)
     profiler = None
@@ -338,6 +345,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "seed": args.seed, "duplicate_share": args.duplicate_share,
                 "wait_for": args.wait_for, "services": args.services,
                 "notify_concurrency": args.notify_concurrency, "sink": args.sink,
+                "adapter_linger_ms": args.adapter_linger_ms,
                 "profiled": args.profile, "load_start": load_average(),
                 "command": "python -m benchmarks.pipeline " + " ".join(sys.argv[1:]),
                 "logs": str(logdir)},
@@ -359,7 +367,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                       file=sys.stderr, flush=True)
                 ceilings["broker_relay"] = await ceiling.broker_relay(
                     bootstrap, args.partitions, args.ceiling_n or args.n, args.rate,
-                    timeout=args.timeout)
+                    timeout=args.timeout, adapter_linger_ms=args.adapter_linger_ms)
                 # On a database server of its own, so the pipeline's server starts empty
                 # (the ceiling writes and drops tens of thousands of documents). Whether
                 # that changes the pipeline's latency is not established (README,
@@ -460,6 +468,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default) or benchmarks.smtp_sink, which accepts mail for a "
                              "fifth of the CPU (the relay is not on the pipeline's cores "
                              "in a deployment)")
+    parser.add_argument("--adapter-linger-ms", type=int, default=ADAPTER_LINGER_MS,
+                        help=f"how long the load generator (and the relay's) holds a "
+                             f"submission to batch it (default {ADAPTER_LINGER_MS}, as "
+                             f"independent channel adapters publish; the wait counts in "
+                             f"the latency)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the whole benchmark this many times, a pause apart, and "
                              "print the spread of the key figures (one run's tail latency "

@@ -141,6 +141,7 @@ def print_report(result: dict[str, Any]) -> None:
     mach = result["machine"]
     print(f"  machine: {mach['cores']} cores, {mach['cpu_model']}, Python {mach['python']}")
     print(f"  N={run['n']}  mode={run['mode']}  partitions={run['partitions']}  "
+          f"adapter linger={run.get('adapter_linger_ms', 5)} ms  "
           f"load average at start {run['load_start']}, at end {run['load_end']}")
     if run.get("services") and len(run["services"]) < 4:
         print(f"  services: {', '.join(run['services'])} only (waiting for {run['wait_for']})")
@@ -177,6 +178,9 @@ def print_report(result: dict[str, Any]) -> None:
     windows = pipeline.get("routed_by_window")
     if windows and len(windows) > 1:
         print("  e2e routed by 10 s of submission (from: p50/p99 ms): " + format_windows(windows))
+        for hop, hop_windows in (pipeline.get("hop_by_window") or {}).items():
+            if hop_windows:
+                print(f"    {hop} hop alone: " + format_windows(hop_windows))
     relay_windows = relay.get("routed_by_window")
     if relay_windows and len(relay_windows) > 1:
         print("    the relay alone, the same: " + format_windows(relay_windows))

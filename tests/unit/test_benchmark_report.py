@@ -56,3 +56,19 @@ def test_latency_by_window_shows_growth_in_order() -> None:
     assert by_window([], first=0.0) == []
     # A send stamped a moment before the run's first: the first window, not a window before.
     assert by_window([(99.99, 0.08)], first=100.0)[0]["from_s"] == 0
+
+
+def test_each_hop_has_its_own_windows_so_a_growing_stage_shows() -> None:
+    from benchmarks.pipeline import Observed, pipeline_figures
+
+    observed = Observed()
+    # Intake's hop grows from 10 to 90 ms between the first and the second window; the
+    # router's stays at 20 ms.
+    for i, (submitted, intake_ms) in enumerate([(100.0, 10), (101.0, 10), (112.0, 90)]):
+        received = submitted + intake_ms / 1000
+        observed.received[f"T{i}"] = (submitted, received)
+        observed.routed[f"T{i}"] = received + 0.020
+    figures = pipeline_figures(observed, 3, first=100.0, last=112.0, complete=True)
+    windows = figures["hop_by_window"]
+    assert [(w["from_s"], w["p50_ms"]) for w in windows["intake"]] == [(0, 10), (10, 90)]
+    assert [(w["from_s"], w["p50_ms"]) for w in windows["router"]] == [(0, 20), (10, 20)]

@@ -52,6 +52,7 @@ def make_broker(settings: Settings, logger: Any = None, **extra: Any) -> KafkaBr
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
         security=build_security(settings),
         logger=logger,
         graceful_timeout=settings.shutdown_timeout_seconds,

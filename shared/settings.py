@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # No lingering: a handler hands a batch's events to the producer in one go, so they
     # share a request anyway, and every millisecond waited is a millisecond per hop.
     kafka_linger_ms: int = Field(0, ge=0)
+    # The most bytes the producer puts in one batch per partition. aiokafka's default,
+    # 16 KiB, splits a batch of a few dozen events into several stored batches; 512 KiB
+    # keeps a handler's events for one partition together and stays below the broker's
+    # default message.max.bytes (1 MiB).
+    kafka_max_batch_bytes: int = Field(512 * 1024, ge=1024)
     topic_prefix: str = ""
 
     # MongoDB: credentials belong in the URI only, and the URI is never logged.

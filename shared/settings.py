@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     notify_retry_max_seconds: float = Field(600.0, gt=0)
     notify_concurrency: int = Field(16, ge=1)
     notify_poll_seconds: float = Field(1.0, gt=0)
+    # Reporter contacts kept in memory for a complaint's later events (0: always read them).
+    notify_known_contacts: int = Field(20_000, ge=0)
 
     # Retry and dead-letter policy shared by every consumer
     retry_max_attempts: int = Field(5, ge=1)

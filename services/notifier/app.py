@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     agencies = {a.id: AgencyContact(a.id, a.name, a.timezone, a.contacts.email, a.contacts.phone)
                 for a in load_agencies(settings.agencies_file)}
     runtime.indexes.update(INDEXES)
-    ledger = Ledger(runtime.db)
+    ledger = Ledger(runtime.db, known_contacts=settings.notify_known_contacts)
     sms = SmsGateway(settings)
     key = settings.citizen_secret_key.get_secret_value().encode()
     secret_for = partial(derive_citizen_secret, key)

@@ -46,6 +46,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.notifier.adapters.known_contacts import KnownContacts
 from shared.mongo import delete_in, find_in, in_chunks, insert_first_wins
 
 COLLECTION = "notifications"
@@ -126,13 +127,15 @@ class Finish:
 
 
 class Ledger:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *,
+                 known_contacts: int = 20_000) -> None:
         self.collection = db[COLLECTION]
         self.outcomes = db[OUTCOMES]
         self.unreported_ids = db[UNREPORTED]
         self.queue = db[QUEUE]
         self.claims = db[CLAIMS]
         self.contacts = db[CONTACTS]
+        self.known_contacts = KnownContacts(known_contacts)
         self.deferred = db[DEFERRED]
 
     async def record(self, documents: Sequence[dict[str, Any]]) -> list[str]:
@@ -370,10 +373,17 @@ class Ledger:
     async def save_contacts(self, contacts: Sequence[dict[str, Any]]) -> None:
         """Keep each complaint's contacts, first write wins (an insert; a redelivered
         complaint's duplicate key is expected)."""
-        await insert_first_wins(self.contacts, contacts)
+        lost = await insert_first_wins(self.contacts, contacts)
+        # A copy that lost to an earlier write may differ from the stored one: not kept.
+        self.known_contacts.keep(c for i, c in enumerate(contacts) if i not in lost)
 
     async def contacts_for(self, tracking_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return {doc["_id"]: doc async for doc in find_in(self.contacts, "_id", tracking_ids)}
+        known, unknown = self.known_contacts.split(tracking_ids)
+        if unknown:
+            found = [doc async for doc in find_in(self.contacts, "_id", unknown)]
+            self.known_contacts.keep(found)
+            known.update((doc["_id"], doc) for doc in found)
+        return known
 
     # -- events that arrived before their complaint ---------------------------------------
     async def defer(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:

@@ -290,3 +290,32 @@ async def test_pending_notifications_of_an_earlier_version_are_queued_once(db) -
     assert await ledger.upgrade_storage() == {"pending": 0, "unreported": 0}
     assert await ledger.due_ids(now, 10, channel="sms") == ["p-0"]
     assert await ledger.pending_count() == 1
+
+
+def contact(tracking_id: str, email: str) -> dict[str, Any]:
+    return {"_id": tracking_id, "email": email, "phone": None, "language": "id",
+            "anonymous": False, "title": None, "category": None}
+
+
+async def test_contacts_it_stored_are_answered_from_memory(db) -> None:
+    ledger = Ledger(db)
+    await ledger.save_contacts([contact("KC01-0000-1", "satu@example.id")])
+    await ledger.contacts.delete_many({})  # behind the ledger's back
+    found = await ledger.contacts_for(["KC01-0000-1"])
+    assert found["KC01-0000-1"]["email"] == "satu@example.id"
+    # A ledger that keeps none asks the database, which has nothing any more.
+    assert await Ledger(db, known_contacts=0).contacts_for(["KC01-0000-1"]) == {}
+
+
+async def test_contacts_read_back_are_kept_and_a_copy_that_lost_is_not(db) -> None:
+    ledger = Ledger(db)
+    await ledger.contacts.insert_one(contact("KC02-0000-2", "tersimpan@example.id"))
+    # A redelivered or racing copy that differs: the stored document wins, and is what
+    # the ledger answers.
+    await ledger.save_contacts([contact("KC02-0000-2", "salinan@example.id")])
+    assert len(ledger.known_contacts) == 0
+    found = await ledger.contacts_for(["KC02-0000-2", "KC02-0000-9"])
+    assert {k: v["email"] for k, v in found.items()} == {"KC02-0000-2": "tersimpan@example.id"}
+    await ledger.contacts.delete_many({})
+    again = await ledger.contacts_for(["KC02-0000-2"])
+    assert again["KC02-0000-2"]["email"] == "tersimpan@example.id"

@@ -99,13 +99,15 @@ def outcome(env: dict[str, str], mailbox: Mailbox, submissions: list[dict[str, A
 
 def wait_until_quiet(env: dict[str, str], mailbox: Mailbox, submissions: list[dict[str, Any]],
                      timeout: float = 180.0) -> Outcome:
-    """Poll until every citizen has an acknowledgement (or the timeout), then report."""
+    """Poll until every complaint has its case and its SLA routing clock and every citizen
+    an acknowledgement (or the timeout), then report. The SLA watcher gathers its batches
+    in a window and, after a restart, rejoins its group: it may finish after the others."""
     deadline = time.monotonic() + timeout
     n = len(submissions)
     while time.monotonic() < deadline:
         current = outcome(env, mailbox, submissions)
-        if (current.cases >= n and current.citizens_without == 0
-                and current.acknowledgements_sent >= n):
+        if (current.cases >= n and current.routing_clocks >= n
+                and current.citizens_without == 0 and current.acknowledgements_sent >= n):
             return current
         time.sleep(1.0)
     return outcome(env, mailbox, submissions)

@@ -42,6 +42,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 
+from shared.lead_topic import LeadOrder, in_lead_order
 from shared.logging import bind_event, redact_text, unbind_event
 from shared.metrics import (
     CONSUMER_LAG,
@@ -261,8 +262,9 @@ class LagCleaner(ConsumerRebalanceListener):  # type: ignore[misc]
     """Forget the lag of partitions this instance no longer owns: another replica reports
     them now, and a stale figure here would look like a stuck consumer."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, on_assigned: Callable[[], None] | None = None) -> None:
         self.service = service
+        self.on_assigned = on_assigned
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
@@ -270,7 +272,8 @@ class LagCleaner(ConsumerRebalanceListener):  # type: ignore[misc]
                 CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        if self.on_assigned is not None:
+            self.on_assigned()
 
 
 async def _raw_body(msg: Any) -> bytes:
@@ -279,8 +282,8 @@ async def _raw_body(msg: Any) -> bytes:
 
 def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequence[str],
               handler: BatchHandler, settings: Settings, *, max_records: int | None = None,
-              batch_window_ms: int | None = None, title: str | None = None,
-              description: str | None = None) -> Any:
+              batch_window_ms: int | None = None, lead_topic: str | None = None,
+              title: str | None = None, description: str | None = None) -> Any:
     """Register a batch subscriber with manual commit after `handler` and its publishes.
 
     Several topics make one subscriber, so one group member per process: a batch then mixes
@@ -302,22 +305,26 @@ def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequ
     limit = max_records or settings.kafka_max_batch
     # A consumer that gathers batches in a window wants them big, not fresh.
     top_up_ms = 0 if batch_window_ms else settings.kafka_fetch_top_up_ms
+    order = LeadOrder(lead_topic) if lead_topic else None
 
     @broker.subscriber(
         *topics, batch=True, max_records=limit,
         ack_policy=AckPolicy.MANUAL, decoder=_raw_body, title=title,
-        listener=LagCleaner(settings.service_name),
+        listener=LagCleaner(settings.service_name, order.forget if order else None),
         description=description, **kwargs)
     async def consume(body: list[bytes], msg: KafkaMessage) -> None:
         raw = list(msg.raw_message)  # type: ignore[arg-type]
         if top_up_ms and len(raw) < limit:
             raw += await take_what_arrived(msg.consumer, top_up_ms, limit - len(raw))
+        if order is not None:
+            raw = await in_lead_order(order, msg.consumer, raw, settings.service_name)
         records = [
             InboundRecord(r.topic, r.partition, r.offset, r.key, r.value or b"",
                           tuple(r.headers or ()))
             for r in raw
         ]
-        await consumer.process(label, records, handler)
+        if records:
+            await consumer.process(label, records, handler)
         await msg.ack()
         record_lag(msg.consumer, settings.service_name, records)
 

@@ -26,3 +26,7 @@ SERVICE_READY = Gauge("lapor_service_ready", "1 while the service is ready.", ["
 CONSUMER_LAG = Gauge(
     "lapor_consumer_lag", "Messages behind the partition's high watermark after a batch.",
     ["service", "topic", "partition"])
+CONSUMER_LEAD_WAITS = Counter(
+    "lapor_consumer_lead_waits_total",
+    "Partitions paused to let the lead topic's older records be handled first.",
+    ["service", "topic"])

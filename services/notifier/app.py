@@ -41,8 +41,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
                         sms_enabled=sms.enabled, secret_for=secret_for)
     # One subscriber for the three topics: one group member, one join on restart, and a
     # complaint's received and status events often meet in one batch (nothing to defer).
+    # Complaints lead: with a backlog, a status event waits for the complaints received
+    # before it instead of being deferred in the database (`shared.lead_topic`).
     runtime.consume((runtime.topics.received, runtime.topics.status, runtime.topics.sla),
-                    notifier.handle, title="notifier:events",
+                    notifier.handle, lead_topic=runtime.topics.received,
+                    title="notifier:events",
                     description="Events that citizens or agencies must hear about")
 
     async def upgrade_storage() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import binascii
 import contextlib
 import random
-import re
 import socket
 from dataclasses import dataclass
 from email.header import Header
@@ -15,7 +14,7 @@ from functools import lru_cache
 
 import aiosmtplib
 
-from services.notifier.adapters.smtp_pipelining import PipelinedConnection
+from services.notifier.adapters.smtp_pipelining import BARE_ADDRESS, PipelinedConnection
 from shared.settings import Settings
 
 _CRLF = "\r\n"
@@ -61,13 +60,10 @@ def _folded(name: str, value: str) -> str:
     return _CRLF.join(lines) + _CRLF
 
 
-_BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
-
-
 @lru_cache(maxsize=64)  # the sender is the same for every message
 def _mailbox(value: str) -> tuple[str, str]:
     """`(header form, envelope address)` of an address, with or without display name."""
-    if _BARE_ADDRESS.fullmatch(value):  # most recipients: no parsing needed
+    if BARE_ADDRESS.fullmatch(value):  # most recipients: no parsing needed
         return value, value
     name, address = parseaddr(value)
     if not address.isascii():  # an internationalised mailbox: sent with SMTPUTF8

@@ -23,6 +23,8 @@ from aiosmtplib.response import SMTPResponse
 if TYPE_CHECKING:
     from services.notifier.adapters.smtp import OutgoingEmail
 
+BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+"""An address with nothing to parse or quote (most addresses)."""
 _LINE_ENDINGS = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
 _LEADING_PERIOD = re.compile(rb"(?m)^\.")
 _MAX_REPLY = 64 * 1024
@@ -42,15 +44,20 @@ def data_payload(data: bytes) -> bytes:
 def _address(address: str, encoding: str) -> bytes:
     if any(c in address for c in "\r\n\0"):
         raise ValueError("address contains a line break")
+    if BARE_ADDRESS.fullmatch(address):  # what quote_address would give, without parsing
+        return b"<" + address.encode(encoding) + b">"
     return quote_address(address).encode(encoding)
 
 
-def envelope_commands(message: OutgoingEmail, size: bool) -> bytes:
-    """MAIL, one RCPT per recipient and DATA, as one write."""
+def envelope_commands(message: OutgoingEmail, size: bool, payload: bytes | None = None
+                      ) -> bytes:
+    """MAIL, one RCPT per recipient and DATA, as one write. `payload`: the message's
+    `data_payload`, if the caller has it already (for SIZE)."""
     encoding = "utf-8" if message.needs_smtputf8 else "ascii"
     options = b""
     if size:
-        options += b" SIZE=%d" % len(data_payload(message.data))
+        options += b" SIZE=%d" % len(payload if payload is not None
+                                     else data_payload(message.data))
     if message.needs_smtputf8:
         options += b" SMTPUTF8"
     lines = [b"MAIL FROM:" + _address(message.sender, encoding) + options]
@@ -111,8 +118,9 @@ class _Replies(asyncio.Protocol):
             if self.lost is not None:
                 raise self.lost
             self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), within)
+            try:  # a timeout scope, not wait_for: no task per reply
+                async with asyncio.timeout(within):
+                    await self.arrived.wait()
             except TimeoutError as exc:
                 raise aiosmtplib.SMTPReadTimeoutError(
                     "Timed out waiting for server response") from exc
@@ -143,7 +151,8 @@ class PipelinedConnection:
         self.transport.write(data)
 
     async def send(self, message: OutgoingEmail) -> None:
-        self._write(envelope_commands(message, self.size))
+        payload = data_payload(message.data)
+        self._write(envelope_commands(message, self.size, payload))
         mail = await self.replies.next(self.timeout)
         rcpts = [await self.replies.next(self.timeout) for _ in message.recipients]
         data = await self.replies.next(self.timeout)
@@ -156,7 +165,7 @@ class PipelinedConnection:
             raise aiosmtplib.SMTPRecipientsRefused(refused)
         if data.code != START_INPUT:
             raise aiosmtplib.SMTPDataError(data.code, data.message)
-        self._write(data_payload(message.data))
+        self._write(payload)
         done = await self.replies.next(self.timeout)
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)

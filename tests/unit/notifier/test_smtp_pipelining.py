@@ -64,6 +64,18 @@ def test_the_envelope_is_one_write_with_size_and_smtputf8_when_needed() -> None:
                           size=False)
 
 
+@pytest.mark.parametrize("address", [
+    "warga@example.id", "siti.rahma+lapor@sub.example.co.id", "çamat@example.id",
+    '"aduan warga"@example.id', "a(comment)@example.id", "<warga@example.id>"])
+def test_the_envelope_address_is_what_aiosmtplib_would_write(address: str) -> None:
+    from aiosmtplib.email import quote_address
+
+    encoding = "utf-8"
+    message = OutgoingEmail("noreply@lapor.go.id", (address,), b"x")
+    expected = b"RCPT TO:" + quote_address(address).encode(encoding) + b"\r\n"
+    assert expected in envelope_commands(message, size=False)
+
+
 async def test_a_message_is_two_writes_and_replies_may_come_split_or_together() -> None:
     wire = Wire([b"250 2.1.0 OK\r\n250-2.1.5 OK\r\n250 recipient", b" ok\r\n35",
                  b"4 end data with <CR><LF>.<CR><LF>\r\n"],  # split mid-reply, mid-code

@@ -146,3 +146,18 @@ async def test_a_lead_partition_this_instance_does_not_own_holds_nothing_back() 
 async def test_a_consumer_without_pause_gets_every_record() -> None:
     records = [Rec(OTHER, 0, 8, 110)]
     assert await in_lead_order(LeadOrder(LEAD), object(), records, "notifier") == records
+
+
+async def test_a_new_assignment_makes_the_subscriber_forget_its_waits() -> None:
+    """aiokafka builds new partition states on assignment (no pauses left): the subscriber's
+    listener empties the order's memory with them."""
+    from shared.consumer import LagCleaner
+
+    order = LeadOrder(LEAD)
+    order.take([Rec(LEAD, 0, 1, 100), Rec(OTHER, 0, 1, 200)], behind(0))
+    listener = LagCleaner("notifier", order.forget)
+    await listener.on_partitions_revoked([])
+    assert order.waiting  # revoking alone changes nothing: the assignment follows
+    await listener.on_partitions_assigned([TopicPartition(LEAD, 0)])
+    assert order.waiting == {} and order.lead_time == {}
+    await LagCleaner("router").on_partitions_assigned([])  # no order: nothing to forget

@@ -20,6 +20,7 @@ from shared.consumer import DeadLetter, InboundRecord, ReliableConsumer, subscri
 from shared.kafka import ensure_topics, make_broker
 from shared.lead_topic import LeadOrder, in_lead_order
 from shared.settings import Settings
+from tests.support.kafka import committed_offsets
 from tests.support.waiting import eventually
 
 N = 1500
@@ -81,6 +82,7 @@ async def read_backlog(settings: Settings) -> tuple[Handled, dict[str, int | Non
     def name(topic: str) -> str:
         return "received" if topic == lead else "status"
 
+    partitions = (TopicPartition(lead, 0), TopicPartition(other, 0))
     broker = make_broker(settings)
     subscribe(broker, ReliableConsumer(broker, settings), (lead, other), handle, settings,
               lead_topic=lead, max_records=200)
@@ -96,7 +98,6 @@ async def read_backlog(settings: Settings) -> tuple[Handled, dict[str, int | Non
                          message="the first record")
         (kafka_subscriber,) = broker.subscribers
         kafka_consumer = kafka_subscriber.consumer  # type: ignore[attr-defined]
-        partitions = (TopicPartition(lead, 0), TopicPartition(other, 0))
         kafka_consumer.pause(*partitions)
         await produce_backlog(bootstrap, lead, other, N)
         kafka_consumer.resume(*partitions)
@@ -104,14 +105,8 @@ async def read_backlog(settings: Settings) -> tuple[Handled, dict[str, int | Non
                          message="every record")
     finally:
         await broker.stop()
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.group_id,
-                              enable_auto_commit=False)
-    await reader.start()
-    try:
-        committed = {t: await reader.committed(TopicPartition(t, 0)) for t in (lead, other)}
-    finally:
-        await reader.stop()
-    return handled, {name(topic): offset for topic, offset in committed.items()}
+    offsets = await committed_offsets(bootstrap, settings.group_id, list(partitions))
+    return handled, {name(tp.topic): offset for tp, offset in offsets.items()}
 
 
 async def test_the_lead_topic_is_read_first_and_nothing_is_lost_or_repeated(

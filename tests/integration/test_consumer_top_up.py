@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from shared.consumer import DeadLetter, InboundRecord, ReliableConsumer, subscribe
 from shared.kafka import ensure_topics, make_broker
 from shared.settings import Settings
-from tests.support.kafka import produce
+from tests.support.kafka import committed_offsets, produce
 from tests.support.waiting import eventually
 
 LATER = 5  # records produced while the first batch is handled, after the first one
@@ -55,13 +54,7 @@ async def batches_seen(settings: Settings) -> tuple[list[list[int]], int | None]
     finally:
         await broker.stop()
 
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.group_id,
-                              enable_auto_commit=False)
-    await reader.start()
-    try:
-        committed = await reader.committed(tp)
-    finally:
-        await reader.stop()
+    committed = (await committed_offsets(bootstrap, settings.group_id, [tp]))[tp]
     return batches, committed
 
 

@@ -23,6 +23,19 @@ async def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, by
         await producer.stop()
 
 
+async def committed_offsets(bootstrap: str, group_id: str, partitions: list[TopicPartition]
+                            ) -> dict[TopicPartition, int | None]:
+    """What a consumer group has committed for these partitions (read by a plain consumer
+    of the group that joins nothing)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        return {tp: await reader.committed(tp) for tp in partitions}
+    finally:
+        await reader.stop()
+
+
 def submission_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
 

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: float = Field(2.0, gt=0)
     notify_retry_max_seconds: float = Field(600.0, gt=0)
     notify_concurrency: int = Field(16, ge=1)
+    # New notifications per channel queued in memory at insert (claimed there; one queued
+    # past half its lease is given back to the ledger instead of being sent late).
+    notify_handoff_depth: int = Field(5000, ge=1)
     notify_poll_seconds: float = Field(1.0, gt=0)
     # Reporter contacts kept in memory for a complaint's later events (0: always read them).
     notify_known_contacts: int = Field(20_000, ge=0)

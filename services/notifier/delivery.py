@@ -64,7 +64,7 @@ OUTCOME_EVENTS = {"sent": NotificationSent, "failed": NotificationFailed,
                   "skipped": NotificationSkipped}
 REPORT_BATCH = 500
 QUEUE_SAMPLE_SECONDS = 1.0
-HANDOFF_DEPTH_PER_WORKER = 20  # new notifications queued per worker before the ledger keeps them
+HANDOFF_DEPTH_PER_WORKER = 20  # at least this many new notifications queued per worker
 
 
 def outcome_event(doc: dict[str, Any]) -> BaseModel:
@@ -147,7 +147,12 @@ class Deliverer:
         self._known: dict[str, set[str]] = {c: set() for c in CHANNELS}  # queued or sending
         self._held: dict[str, _Held] = {}  # batch claims by token
         self._closable: list[str] = []  # tokens of resolved claims, to delete
-        self.handoff_depth = HANDOFF_DEPTH_PER_WORKER * self.workers_per_channel
+        # New notifications queued at insert, per channel, before the ledger keeps them.
+        # Deep, whatever the number of workers: what does not fit goes the ledger's way
+        # (due query, a claim per document, queue entries), several times the database
+        # work per notification; a claim that waits past half its lease is given back.
+        self.handoff_depth = max(settings.notify_handoff_depth,
+                                 HANDOFF_DEPTH_PER_WORKER * self.workers_per_channel)
         self._queue_sampling = SampleSchedule(QUEUE_SAMPLE_SECONDS)
         self.recorder = OutcomeRecorder(ledger=ledger, publish_all=publish_all,
                                         topic=topics.notifications, event_of=outcome_event,

@@ -31,11 +31,12 @@ class ReleasingLedger:
         self.closed += tokens
 
 
-def deliverer(workers: int = 1, ledger: Any = None) -> Deliverer:
+def deliverer(workers: int = 1, ledger: Any = None, depth: int = 1) -> Deliverer:
     clock = ManualClock(NOW)
+    settings = Settings(notify_concurrency=workers, notify_handoff_depth=depth)
     return Deliverer(ledger=ledger or ReleasingLedger(), smtp=SimpleNamespace(),  # type: ignore[arg-type]
                      sms=SimpleNamespace(), publish_all=None,  # type: ignore[arg-type]
-                     topics=Topics(""), settings=Settings(notify_concurrency=workers),
+                     topics=Topics(""), settings=settings,
                      clock=clock, agencies={}, secret_for=lambda tid: "")
 
 
@@ -60,6 +61,17 @@ def test_new_pending_notifications_are_claimed_up_to_the_queue_depth_per_channel
                               "ids": [doc["_id"] for doc in claim.documents]}
     left = [doc for doc in documents if doc["state"] == "pending"]
     assert [doc["_id"] for doc in left] == [f"e{depth + i}" for i in range(3)]  # the fetcher's
+
+
+def test_the_queues_take_the_configured_depth_however_few_the_workers() -> None:
+    """With the default 16 workers, bursts beyond 320 new e-mails went the ledger's way,
+    which halved the full-load rate to the acknowledgement on the embedded database."""
+    assert deliverer(workers=16, depth=5000).handoff_depth == 5000
+    assert deliverer(workers=500, depth=5000).handoff_depth == 500 * HANDOFF_DEPTH_PER_WORKER
+    assert Settings().notify_handoff_depth == 5000
+    d = deliverer(workers=16, depth=1000)
+    claim = d.claim_on_insert([pending(f"e{i}") for i in range(1200)], NOW)
+    assert len(claim.documents) == 1000
 
 
 def test_handed_over_notifications_count_against_the_room_of_the_next_batch() -> None:

@@ -22,6 +22,7 @@ events that come early, as before.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -43,6 +44,7 @@ class Record(Protocol):
 
 R = TypeVar("R", bound=Record)
 
+POSITION_WAIT_SECONDS = 0.5
 LeadBehind = Callable[[int], bool]
 """Whether the lead topic's partition of this number has records not yet taken."""
 
@@ -101,6 +103,17 @@ class LeadOrder:
         self.waiting.clear()
 
 
+async def _position(kafka_consumer: Any, tp: TopicPartition, otherwise: int) -> int:
+    """The next offset to take from `tp` (the records just taken are counted). Known at
+    once, except just after an assignment while the committed offset is looked up: then
+    `otherwise`, rather than holding the batch up (nothing waits; deferral covers it)."""
+    try:
+        async with asyncio.timeout(POSITION_WAIT_SECONDS):
+            return int(await kafka_consumer.position(tp))
+    except TimeoutError:
+        return otherwise
+
+
 async def in_lead_order(order: LeadOrder, kafka_consumer: Any, records: list[R],
                         service: str) -> list[R]:
     """The records to handle now; the partitions that must wait are rewound to their first
@@ -113,8 +126,8 @@ async def in_lead_order(order: LeadOrder, kafka_consumer: Any, records: list[R],
     for number in order.partitions_to_check(records):
         lead = TopicPartition(order.lead, number)
         highwater = kafka_consumer.highwater(lead) if lead in assigned else None
-        # The position is the next offset to take: the records just taken are counted.
-        behind[number] = highwater is not None and highwater > await kafka_consumer.position(lead)
+        behind[number] = highwater is not None and highwater > await _position(kafka_consumer,
+                                                                                lead, highwater)
     now, rewind = order.take(records, behind.__getitem__)
     for tp, offset in rewind.items():
         kafka_consumer.seek(tp, offset)

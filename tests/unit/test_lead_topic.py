@@ -161,3 +161,23 @@ async def test_a_new_assignment_makes_the_subscriber_forget_its_waits() -> None:
     await listener.on_partitions_assigned([TopicPartition(LEAD, 0)])
     assert order.waiting == {} and order.lead_time == {}
     await LagCleaner("router").on_partitions_assigned([])  # no order: nothing to forget
+
+
+async def test_a_lead_position_not_known_yet_holds_nothing_back(monkeypatch: Any) -> None:
+    """Just after an assignment the position waits for the committed offset: the batch is
+    not held up for it."""
+    import asyncio
+
+    import shared.lead_topic as lead_topic
+
+    class Resetting(Consumer):
+        async def position(self, tp: TopicPartition) -> int:
+            await asyncio.Event().wait()  # never known
+            return 0
+
+    monkeypatch.setattr(lead_topic, "POSITION_WAIT_SECONDS", 0.01)
+    lead, other = TopicPartition(LEAD, 0), TopicPartition(OTHER, 0)
+    consumer = Resetting({lead: 0, other: 9}, {lead: 5, other: 9})
+    records = [Rec(OTHER, 0, 8, 110)]
+    assert await in_lead_order(LeadOrder(LEAD), consumer, records, "notifier") == records
+    assert consumer.calls == []

@@ -105,8 +105,9 @@ class LeadOrder:
 
 async def _position(kafka_consumer: Any, tp: TopicPartition, otherwise: int) -> int:
     """The next offset to take from `tp` (the records just taken are counted). Known at
-    once, except just after an assignment while the committed offset is looked up: then
-    `otherwise`, rather than holding the batch up (nothing waits; deferral covers it)."""
+    once, except just after an assignment while the committed offset is looked up: after
+    half a second `otherwise` (not behind: nothing waits, deferral covers it), rather than
+    holding the batch up longer."""
     try:
         async with asyncio.timeout(POSITION_WAIT_SECONDS):
             return int(await kafka_consumer.position(tp))

@@ -170,9 +170,9 @@ class Router:
             self._count(outcomes[document["_id"]])
             submitted_at = received[document["_id"]][1].submitted_at
             metrics.ROUTING_LATENCY.observe(max((now - submitted_at).total_seconds(), 0.0))
-        if inserted:
-            self.on_change()
         await self._flush(inserted + left)
+        if inserted:
+            self.on_change()  # after the flush, which counts the change in the tally
         return dead
 
     def _new_case(self, event: ComplaintReceived, secret_hash: str
@@ -268,10 +268,10 @@ class Router:
                 if result.case.status is Status.RESOLVED and case.status is not Status.RESOLVED:
                     metrics.RESOLVED.labels(str(case.assignee)).inc()
                 self._count(result.outcome)
-                self.on_change()
                 log.info("action applied", action=action.action.value,
                          status=result.case.status.value)
                 await self._flush([updated])
+                self.on_change()  # after the flush, which counts the change in the tally
                 return None
             log.info("case changed meanwhile, applying again")
 

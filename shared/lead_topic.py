@@ -55,7 +55,8 @@ class LeadOrder:
     def __init__(self, lead: str) -> None:
         self.lead = lead
         self.lead_time: dict[int, int] = {}  # partition -> timestamp of the last lead record
-        self.waiting: dict[TopicPartition, int] = {}  # paused -> timestamp it waits for
+        # paused partition -> (offset it was rewound to, timestamp it waits for)
+        self.waiting: dict[TopicPartition, tuple[int, int]] = {}
 
     def take(self, records: Sequence[R], lead_behind: LeadBehind
              ) -> tuple[list[R], dict[TopicPartition, int]]:
@@ -72,9 +73,14 @@ class LeadOrder:
             tp = TopicPartition(record.topic, record.partition)
             if tp in rewind:
                 continue
+            if tp in self.waiting:
+                # A paused partition's records are not handed out; should some come all the
+                # same, they wait too, and the partition goes back to where it waited.
+                rewind[tp] = min(self.waiting[tp][0], record.offset)
+                continue
             if record.topic != self.lead and self._early(record, lead_behind):
                 rewind[tp] = record.offset
-                self.waiting[tp] = record.timestamp
+                self.waiting[tp] = (record.offset, record.timestamp)
                 continue
             now.append(record)
         return now, rewind
@@ -85,7 +91,7 @@ class LeadOrder:
 
     def ready(self, lead_behind: LeadBehind) -> list[TopicPartition]:
         """The waiting partitions that may be read again (forgotten as waiting)."""
-        done = [tp for tp, timestamp in self.waiting.items()
+        done = [tp for tp, (_, timestamp) in self.waiting.items()
                 if not lead_behind(tp.partition)
                 or self.lead_time.get(tp.partition, timestamp - 1) >= timestamp]
         for tp in done:

@@ -33,7 +33,17 @@ def test_a_later_record_of_another_topic_waits_while_the_lead_has_more() -> None
     # 41 is later than the last complaint taken (105); 42 stays behind it, in offset order.
     assert now == records[:3]
     assert rewind == {TopicPartition(OTHER, 0): 41}
-    assert order.waiting == {TopicPartition(OTHER, 0): 106}
+    assert order.waiting == {TopicPartition(OTHER, 0): (41, 106)}
+
+
+def test_records_of_a_waiting_partition_wait_too_and_it_goes_back_where_it_waited() -> None:
+    """Not handed out while paused; should some come all the same, nothing is skipped."""
+    order = LeadOrder(LEAD)
+    order.take([Rec(LEAD, 0, 1, 100), Rec(OTHER, 0, 7, 200)], behind(0))
+    now, rewind = order.take([Rec(LEAD, 0, 2, 150), Rec(OTHER, 0, 9, 120)], behind(0))
+    assert now == [Rec(LEAD, 0, 2, 150)]
+    assert rewind == {TopicPartition(OTHER, 0): 7}
+    assert order.waiting == {TopicPartition(OTHER, 0): (7, 200)}
 
 
 def test_nothing_waits_when_the_lead_has_nothing_left_to_read() -> None:

@@ -205,11 +205,12 @@ class Deliverer:
                 self._closable.append(token)
 
     async def _close_many_claims(self) -> None:
-        """After an outcome batch: close claims only once many are resolved. The reporter
-        closes the rest within a poll interval; a resolved claim waiting meanwhile costs
+        """Between the reporter's rounds (after an outcome batch, or when outcomes wake the
+        reporter): close claims only once many are resolved. The reporter closes the rest
+        once per poll interval; a resolved claim waiting meanwhile costs
         nothing (its lease outlasts that by far, and a lapsed claim whose notifications
-        are all finished leaves nothing due). At 200 complaints/s closing after every
-        outcome batch was 2,800 deletes in a 100 s run."""
+        are all finished leaves nothing due). At 200 complaints/s closing at every wake-up
+        was 2,800 deletes in a 100 s run."""
         if len(self._closable) >= CLOSE_CLAIMS_AT:
             await self.close_claims()
 
@@ -355,7 +356,9 @@ class Deliverer:
                 if (now := self.clock.now()) >= next_takeover:
                     next_takeover = now + poll
                     await self.take_over()
-                await self.close_claims()
+                    await self.close_claims()  # all resolved ones, once per round
+                else:
+                    await self._close_many_claims()
                 await self.sample_queue()
             except asyncio.CancelledError:
                 raise

@@ -213,3 +213,32 @@ async def test_outcome_batches_close_claims_only_once_many_are_resolved() -> Non
         more.append(claim.token)
     await d.recorder.after_batch()  # type: ignore[misc]
     assert ledger.closed == claims + more
+
+
+async def test_the_reporter_closes_resolved_claims_per_poll_not_on_every_wake_up() -> None:
+    ledger = CountingLedger()
+    d = deliverer(ledger=ledger, depth=10)
+    reporter = asyncio.create_task(d._report_forever())
+
+    async def one_resolved_then_wake_up(nid: str) -> None:
+        claim = d.claim_on_insert([pending(nid)], d.clock.now())
+        d.hand_over(claim, {nid})
+        d._release_known(claim.documents[0])
+        reads = ledger.unreported_reads
+        d.finished.set()
+        while ledger.unreported_reads == reads:
+            await asyncio.sleep(0)
+        for _ in range(5):  # let the round finish
+            await asyncio.sleep(0)
+
+    try:
+        while not ledger.takeover_looks:  # the first round (nothing to close yet)
+            await asyncio.sleep(0)
+        for i in range(4):  # wake-ups within one poll interval
+            await one_resolved_then_wake_up(f"n{i}")
+        assert ledger.statements == 0 and ledger.closed == []
+        d.clock.advance(timedelta(seconds=d.settings.notify_poll_seconds))
+        await one_resolved_then_wake_up("n4")
+        assert ledger.statements == 1 and len(ledger.closed) == 5  # the round closes all
+    finally:
+        reporter.cancel()

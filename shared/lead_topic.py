@@ -23,9 +23,12 @@ events that come early, as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+import structlog
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from shared.metrics import CONSUMER_LEAD_WAITS
@@ -44,6 +47,7 @@ class Record(Protocol):
 
 R = TypeVar("R", bound=Record)
 
+log = structlog.get_logger("lapor.consumer")
 POSITION_WAIT_SECONDS = 0.5
 LeadBehind = Callable[[int], bool]
 """Whether the lead topic's partition of this number has records not yet taken."""
@@ -125,9 +129,25 @@ async def in_lead_order(order: LeadOrder, kafka_consumer: Any, records: list[R],
                         service: str) -> list[R]:
     """The records to handle now; the partitions that must wait are rewound to their first
     waiting record and paused (the commit after the batch then stops there too), and those
-    whose wait is over are resumed."""
+    whose wait is over are resumed. Should the consumer refuse a step (a partition taken
+    away meanwhile), every record is handled now: order is lost for once, no record is."""
     if not hasattr(kafka_consumer, "pause"):  # FastStream's stand-in consumer in unit tests
         return records
+    try:
+        return await _in_lead_order(order, kafka_consumer, records, service)
+    except (KafkaError, AssertionError) as exc:
+        log.warning("could not hold records back for the lead topic",
+                    error_type=type(exc).__name__)
+        waiting = list(order.waiting)
+        order.forget()
+        with contextlib.suppress(KafkaError, AssertionError):  # none stays paused for good
+            assigned = kafka_consumer.assignment()
+            kafka_consumer.resume(*[tp for tp in waiting if tp in assigned])
+        return records
+
+
+async def _in_lead_order(order: LeadOrder, kafka_consumer: Any, records: list[R],
+                         service: str) -> list[R]:
     assigned = kafka_consumer.assignment()
     behind: dict[int, bool] = {}
     for number in order.partitions_to_check(records):

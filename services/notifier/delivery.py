@@ -207,10 +207,10 @@ class Deliverer:
     async def _close_many_claims(self) -> None:
         """Between the reporter's rounds (after an outcome batch, or when outcomes wake the
         reporter): close claims only once many are resolved. The reporter closes the rest
-        once per poll interval; a resolved claim waiting meanwhile costs
-        nothing (its lease outlasts that by far, and a lapsed claim whose notifications
-        are all finished leaves nothing due). At 200 complaints/s closing at every wake-up
-        was 2,800 deletes in a 100 s run."""
+        once per poll interval; a resolved claim waiting meanwhile costs nothing (its lease
+        outlasts that by far, and a lapsed claim whose notifications are all finished
+        leaves nothing due). At 200 complaints/s closing at every wake-up was 2,800
+        deletes in a 100 s run."""
         if len(self._closable) >= CLOSE_CLAIMS_AT:
             await self.close_claims()
 

@@ -191,3 +191,27 @@ async def test_a_lead_position_not_known_yet_holds_nothing_back(monkeypatch: Any
     records = [Rec(OTHER, 0, 8, 110)]
     assert await in_lead_order(LeadOrder(LEAD), consumer, records, "notifier") == records
     assert consumer.calls == []
+
+
+async def test_a_step_the_consumer_refuses_hands_out_every_record_and_pauses_none() -> None:
+    """A partition taken away during the batch: order is lost for once, no record is, and
+    no partition stays paused."""
+    from aiokafka.errors import IllegalStateError
+
+    class Refusing(Consumer):
+        def seek(self, tp: TopicPartition, offset: int) -> None:
+            if tp.partition == 1:
+                raise IllegalStateError("No current assignment for partition")
+            super().seek(tp, offset)
+
+    lead0, lead1 = TopicPartition(LEAD, 0), TopicPartition(LEAD, 1)
+    other0, other1 = TopicPartition(OTHER, 0), TopicPartition(OTHER, 1)
+    consumer = Refusing({lead0: 1, lead1: 1, other0: 9, other1: 9},
+                        {lead0: 5, lead1: 5, other0: 9, other1: 9})
+    order = LeadOrder(LEAD)
+    records = [Rec(OTHER, 0, 8, 110), Rec(OTHER, 1, 8, 110)]
+    assert await in_lead_order(order, consumer, records, "notifier") == records
+    assert ("pause", (other0,)) in consumer.calls
+    name, resumed = consumer.calls[-1]
+    assert name == "resume" and other0 in resumed  # every waiting one still assigned
+    assert order.waiting == {}

@@ -63,7 +63,7 @@ _EVENT_NAMESPACE = uuid.UUID("0b8f6f1e-93a6-4c1c-8d0a-2f4f8f7c0c11")
 OUTCOME_EVENTS = {"sent": NotificationSent, "failed": NotificationFailed,
                   "skipped": NotificationSkipped}
 REPORT_BATCH = 500
-CLOSE_CLAIMS_AT = 100  # resolved claims that an outcome batch closes at once
+CLOSE_CLAIMS_AT = 100  # resolved claims closed at once between the reporter's rounds
 QUEUE_SAMPLE_SECONDS = 1.0
 HANDOFF_DEPTH_PER_WORKER = 20  # at least this many new notifications queued per worker
 

@@ -8,10 +8,14 @@ events (the Kafka key of every complaint event) and shown to people.
 
 * Alphabet: Crockford base32, ``0123456789ABCDEFGHJKMNPQRSTVWXYZ``, no I, L, O or U,
   so no symbol can be mistaken for another when spoken or handwritten.
-* The eight random symbols carry 40 bits from ``secrets.SystemRandom`` (about 10^12 ids):
-  collisions stay negligible for many millions of complaints, and ids cannot be
-  guessed or enumerated (the public tracking page shows no reporter data, but
-  still should not be browsable). The store's unique index is the final guard.
+* The eight symbols carry 40 bits (about 10^12 ids). Intake derives them from the
+  submission key (`derived_tracking_id`: HMAC-SHA256 under the service's secret key),
+  so a submission sent twice gets the same id and the store's `_id` is all it takes to
+  keep one complaint per submission; without the key, ids can no more be guessed or
+  enumerated than random ones (the public tracking page shows no reporter data, but
+  still should not be browsable). Two submissions whose ids clash (one pair is expected among
+  1.5 million complaints) are told apart by the next attempt's id.
+  `new_tracking_id` draws 40 random bits instead (tests, tools).
 * The check symbol is Luhn mod 32 over the eight symbols: it catches every single
   mistyped symbol and most swaps of two neighbours, so a typo yields "no such
   format" instead of someone else's complaint.
@@ -21,6 +25,9 @@ events (the Kafka key of every complaint event) and shown to people.
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
 
 from shared.citizen_secret import (
     CROCKFORD_ALPHABET,
@@ -66,6 +73,25 @@ def new_tracking_id(rng: RandomBits = CSPRNG) -> str:
     """A fresh id in canonical form (40 bits from `secrets.SystemRandom`). Pass a seeded
     `random.Random` for repeatable tests."""
     payload = encode_bits(rng.getrandbits(PAYLOAD_BITS), PAYLOAD_LENGTH)
+    return _display(payload + check_symbol(payload))
+
+
+_DERIVATION = b"lapor tracking id v1"
+
+
+def tracking_id_key(service_key: bytes) -> bytes:
+    """The key tracking ids are derived under: domain-separated from the service key, so
+    the same secret used for citizen secrets or contact keys yields unrelated values."""
+    return hmac.new(service_key, _DERIVATION, hashlib.sha256).digest()
+
+
+def derived_tracking_id(key: bytes, submission_key: str, attempt: int = 0) -> str:
+    """The tracking id of a submission (`channel:channel_ref`) in canonical form: 40 bits
+    of HMAC-SHA256 under `key` (see `tracking_id_key`). `attempt` 1, 2, ... give the
+    submission's next ids, for when an earlier one is another complaint's."""
+    message = f"{attempt}\x00{submission_key}".encode("utf-8", "surrogatepass")
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    payload = encode_bits(int.from_bytes(digest[:5], "big"), PAYLOAD_LENGTH)
     return _display(payload + check_symbol(payload))
 
 

@@ -6,9 +6,10 @@ Each record of a batch goes through, in arrival order:
    submissions answered with every error; copies within the batch collapse;
 2. decide: the flood guard (one read of the recent complaints of the reporters'
    contacts), tracking id, text sketch and the duplicate search against cached roots;
-3. store: bulk insert. The unique submission key makes a redelivered or concurrent copy
-   fail to insert, and such a copy re-publishes the STORED event (same event_id,
-   tracking id and citizen secret) instead of creating a second complaint;
+3. store: bulk insert. The tracking id is derived from the submission key, so a
+   redelivered or concurrent copy fails to insert (its `_id` is taken by the same
+   submission), and such a copy re-publishes the STORED event (same event_id, tracking
+   id and citizen secret) instead of creating a second complaint;
 4. publish every answer; the consumer commits the offsets only after all of it.
 A crash anywhere redelivers the batch, and each step gives the same answer again.
 
@@ -30,7 +31,13 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from services.intake import metrics
-from services.intake.adapters.complaints import ComplaintStore, InsertOutcome
+from services.intake.adapters.complaints import (
+    MAX_ATTEMPTS,
+    ComplaintStore,
+    InsertOutcome,
+    TrackingIdFor,
+    TrackingIdsExhausted,
+)
 from services.intake.domain.complaint import received_event, stored_event
 from services.intake.domain.duplicates import Root, TextSketch, flag_possible_duplicates
 from services.intake.domain.errors import ErrorCode
@@ -81,6 +88,7 @@ class Accepted:
     submission: Submission
     contacts: list[str]
     tracking_id: str = ""
+    attempt: int = 0  # which of the submission's tracking ids (see TrackingIdFor)
     sketch: TextSketch | None = None
     duplicate_of: str | None = None
 
@@ -127,7 +135,7 @@ class Intake:
     def __init__(self, *, store: ComplaintStore, roots: Roots, save_roots: SaveRoots,
                  publish_all: PublishAll,
                  topics: Topics, validate: Validate, readable_reference: ReadableReference,
-                 new_tracking_id: Callable[[], str],
+                 tracking_id_for: TrackingIdFor,
                  citizen_secret: Callable[[str], str],
                  hash_secret: Callable[[str, str], str], contact_keys: ContactKeys,
                  rate_limit_per_hour: int | None, clock: Clock,
@@ -139,7 +147,7 @@ class Intake:
         self.topics = topics
         self.validate = validate
         self.readable_reference = readable_reference
-        self.new_tracking_id = new_tracking_id
+        self.tracking_id_for = tracking_id_for
         self.citizen_secret = citizen_secret
         self.hash_secret = hash_secret
         self.contact_keys = contact_keys
@@ -240,7 +248,7 @@ class _BatchRun:
         self.counted: Counter[str] = Counter()  # flood guard: per contact key
         self.seen_stored: set[str] = set()  # stored complaints already in `counted`
         self.batch_roots: dict[Hashable, list[Root]] = {}
-        self.renamed: dict[str, str] = {}  # tracking ids drawn for items stored elsewhere
+        self.renamed: dict[str, str] = {}  # tracking ids tried for items stored under others
         self.new_roots: list[tuple[Any, datetime, Root]] = []
         self.pending: list[asyncio.Future[Any]] = []
         self.answers: list[tuple[BaseModel, str]] = []  # rejections not yet published
@@ -283,7 +291,7 @@ class _BatchRun:
         for index, item in enumerate(items):  # while the database looks the contacts up
             if index % YIELD_EVERY == 0:
                 await _let_io_run()
-            item.tracking_id = intake.new_tracking_id()
+            item.tracking_id = intake.tracking_id_for(item.key, 0)
             item.sketch = TextSketch.of(item.submission.title, item.submission.body)
         return chunk
 
@@ -294,7 +302,8 @@ class _BatchRun:
         if refused:
             # A refused submission may be a redelivery of one accepted earlier (the limit
             # filled up since): it is answered with its stored complaint, never rejected.
-            stored = await intake.store.find_by_submission_keys([i.key for i in refused])
+            stored = await intake.store.find_stored([i.key for i in refused],
+                                                    intake.tracking_id_for)
             self.tally.duplicate_submissions += len(stored)
             for item in refused:
                 if item.key in stored:
@@ -369,10 +378,11 @@ class _BatchRun:
     async def _settle(self, chunk: _Chunk) -> list[ComplaintReceived]:
         """The events to publish for an inserted chunk: the new complaints', and the stored
         ones of copies that were already in (redelivered, re-sent, or stored by another
-        instance). Tracking ids that were taken are drawn again and inserted again."""
+        instance). A submission whose tracking id is another complaint's (rare) is inserted
+        again under its next one."""
         intake = self.intake
         assert chunk.inserting is not None
-        outcome = await chunk.inserting
+        outcome: InsertOutcome = await chunk.inserting
         items, events = chunk.items, chunk.events
         to_publish: list[ComplaintReceived] = []
         inserted: list[tuple[Accepted, ComplaintReceived]] = []
@@ -381,16 +391,22 @@ class _BatchRun:
             inserted += [(by_key[key], events[key]) for key in outcome.inserted]
             if outcome.existing:
                 self.tally.duplicate_submissions += len(outcome.existing)
-                stored = await intake.store.find_by_submission_keys(outcome.existing)
-                for key, doc in stored.items():
-                    self.renamed[by_key[key].tracking_id] = doc["_id"]
+                for key, doc in outcome.existing.items():
+                    if doc["_id"] != by_key[key].tracking_id:  # stored by an earlier version
+                        self.renamed[by_key[key].tracking_id] = doc["_id"]
                     to_publish.append(intake.republish(doc))
-            if not outcome.tracking_id_clashes:
+            if not outcome.clashes and not outcome.vanished:
                 break
-            items = [by_key[key] for key in outcome.tracking_id_clashes]
-            for item in items:  # the drawn id was taken (rare): draw again
-                old, item.tracking_id = item.tracking_id, intake.new_tracking_id()
+            items = [by_key[key] for key in outcome.vanished]
+            for key in outcome.clashes:
+                item = by_key[key]
+                item.attempt += 1
+                if item.attempt >= MAX_ATTEMPTS:
+                    raise TrackingIdsExhausted(
+                        f"{MAX_ATTEMPTS} tracking ids of one submission are all taken")
+                old, item.tracking_id = item.tracking_id, intake.tracking_id_for(key, item.attempt)
                 self.renamed[old] = item.tracking_id
+                items.append(item)
             events, documents = self._build(items)
             outcome = await intake.store.insert_new(documents)
 

@@ -1,6 +1,20 @@
-"""MongoDB store of complaints. One document per complaint, unique by tracking id (`_id`)
-and by submission key (`channel:channel_ref`): the database decides idempotency, also
-between intake instances racing on the same submission.
+"""MongoDB store of complaints. One document per complaint, `_id` = its tracking id, which
+intake derives from the submission key (`channel:channel_ref`, see
+`shared.tracking_id.derived_tracking_id`): so the unique `_id` alone decides idempotency,
+also between intake instances racing on the same submission, and a complaint's insert
+updates no unique index besides it.
+
+A complaint whose tracking id is taken is either this very submission, stored before (a
+redelivery, a re-send, another instance), or, rarely, another submission whose id clashed:
+the store reads the holders of the taken ids and tells the two apart by their submission
+key; a clashing submission is inserted again under its next attempt's id.
+
+Deployments that stored complaints before ids were derived keep their unique index on
+`submission_key` (intake no longer creates it, and never drops it): a complaint stored
+then under a random id and submitted again is still refused by that index and answered
+with its stored complaint. Once redeliveries of those submissions are no longer possible
+(the submissions topic's retention and the channel adapters' retries are over), the index
+can be dropped to save its cost on every insert.
 
 The complaint document also carries what the flood guard counts, `contact_keys` (HMAC
 digests of the reporter's contacts, never the contacts), so that storing a complaint and
@@ -13,8 +27,8 @@ new submission): cheap on MongoDB and on the embedded test database alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,22 +38,38 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.mongo import find_in, insert_first_wins
 
 COLLECTION = "complaints"
+LEGACY_SUBMISSION_KEY_INDEX = "submission_key_unique"  # made by earlier versions only
 
 INDEXES = {
     COLLECTION: [
-        IndexModel([("submission_key", ASCENDING)], unique=True, name="submission_key_unique"),
         # The flood guard: recent complaints per reporter contact (multikey).
         IndexModel([("contact_keys", ASCENDING), ("received_at", DESCENDING)],
                    name="recent_by_contact"),
     ],
 }
 
+MAX_ATTEMPTS = 8
+"""Tracking ids tried per submission. Each further attempt is needed with a chance of
+(stored complaints / 2^40): at ten million complaints, one submission in a hundred
+thousand needs a second id, and eight in a row clash practically never."""
+
+TrackingIdFor = Callable[[str, int], str]
+"""(submission key, attempt) -> tracking id: `derived_tracking_id` under the service key."""
+
+_STORED = {"submission_key": 1, "event": 1}  # what answering a stored complaint needs
+
+
+class TrackingIdsExhausted(RuntimeError):
+    """Every attempt's tracking id of a submission belongs to another complaint."""
+
 
 @dataclass
 class InsertOutcome:
-    inserted: list[str]  # submission keys newly stored
-    existing: list[str]  # submission keys that were already stored
-    tracking_id_clashes: list[str]  # submission keys whose new tracking id was taken
+    inserted: list[str] = field(default_factory=list)  # submission keys newly stored
+    # submission key -> its stored complaint (`_id`, `submission_key`, `event`)
+    existing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clashes: list[str] = field(default_factory=list)  # keys whose id is another's complaint
+    vanished: list[str] = field(default_factory=list)  # keys whose id was taken, then free
 
 
 class ComplaintStore:
@@ -47,27 +77,64 @@ class ComplaintStore:
         self.collection = db[COLLECTION]
 
     async def insert_new(self, documents: Sequence[dict[str, Any]]) -> InsertOutcome:
-        """Bulk insert; duplicates are sorted out by the unique indexes, not by reading first."""
-        outcome = InsertOutcome([], [], [])
+        """Bulk insert; duplicates are sorted out by the unique `_id`, not by reading first.
+        Only when an id is taken are its holders read, to tell a submission stored before
+        (answered with its stored complaint) from a clash with another one."""
+        outcome = InsertOutcome()
         if not documents:
             return outcome
         failed = await insert_first_wins(self.collection, documents)
+        taken: dict[str, list[str]] = {}  # tracking id -> submission keys of the documents
+        legacy: list[str] = []
         for index, document in enumerate(documents):
             key = document["submission_key"]
             error = failed.get(index)
             if error is None:
                 outcome.inserted.append(key)
             elif "submission_key" in str(error.get("keyPattern") or error.get("errmsg", "")):
-                outcome.existing.append(key)
+                legacy.append(key)  # stored under a random id, by an earlier version
             else:
-                outcome.tracking_id_clashes.append(key)
+                taken.setdefault(document["_id"], []).append(key)
+        if taken:
+            async for doc in find_in(self.collection, "_id", list(taken), projection=_STORED):
+                for key in taken.pop(doc["_id"]):
+                    if doc.get("submission_key") == key:
+                        outcome.existing[key] = doc
+                    else:
+                        outcome.clashes.append(key)
+            # Complaints are never deleted; should one go between the insert and the read,
+            # its submission is tried again under the same id.
+            outcome.vanished.extend(key for keys in taken.values() for key in keys)
+        if legacy:
+            outcome.existing.update(await self.find_by_submission_keys(legacy))
         return outcome
 
+    async def find_stored(self, keys: Iterable[str], tracking_id_for: TrackingIdFor
+                          ) -> dict[str, dict[str, Any]]:
+        """The stored complaint of each submission key that has one: looked up by its
+        tracking ids, attempt after attempt while an attempt's id is another's complaint."""
+        found: dict[str, dict[str, Any]] = {}
+        attempts = dict.fromkeys(keys, 0)
+        while attempts:
+            ids: dict[str, list[str]] = {}  # (keys share an id only where ids clash)
+            for key, attempt in attempts.items():
+                ids.setdefault(tracking_id_for(key, attempt), []).append(key)
+            following: dict[str, int] = {}
+            async for doc in find_in(self.collection, "_id", list(ids), projection=_STORED):
+                for key in ids[doc["_id"]]:
+                    if doc.get("submission_key") == key:
+                        found[key] = doc
+                    elif attempts[key] + 1 < MAX_ATTEMPTS:
+                        following[key] = attempts[key] + 1
+            attempts = following
+        return found
+
     async def find_by_submission_keys(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """By the `submission_key` field: only where the legacy unique index makes it a
+        lookup (see the module's docstring)."""
         if not keys:
             return {}
-        cursor = find_in(self.collection, "submission_key", keys,
-                         projection={"submission_key": 1, "event": 1})
+        cursor = find_in(self.collection, "submission_key", keys, projection=_STORED)
         return {doc["submission_key"]: doc async for doc in cursor}
 
     async def recent_by_contacts(self, contact_keys: Sequence[str], since: datetime
@@ -86,7 +153,7 @@ class ComplaintStore:
 
     async def set_possible_duplicate(self, tracking_id: str, duplicate_of: str | None) -> None:
         """Repoint a stored complaint (before its event is published): its root's tracking
-        id changed because the id drawn for it was taken (rare)."""
+        id changed because the id derived for it was another complaint's (rare)."""
         await self.collection.update_one(
             {"_id": tracking_id}, {"$set": {"event.possible_duplicate_of": duplicate_of}})
 

@@ -113,3 +113,65 @@ async def test_the_flood_guard_counts_across_chunks_of_a_batch(
     assert sorted(v["channel_ref"] for v in rejected) == sorted(refs[1:] * 2)
     keys = [key_of(s).decode() for s in [earlier, *sent]]
     assert await runtime.db["complaints"].count_documents({"submission_key": {"$in": keys}}) == 2
+
+
+async def test_a_submission_whose_tracking_id_is_taken_is_stored_under_its_next_one(
+        instances) -> None:
+    (intake, _), runtime = instances
+    derive = intake.tracking_id_for
+    clashing = derive("web:the first id of every submission", 0)
+    # Every submission's first id is the same: the second one clashes with the first.
+    intake.tracking_id_for = lambda key, attempt: clashing if attempt == 0 else derive(key, attempt)
+    first, second = submission(), submission()
+    first_key, second_key = key_of(first).decode(), key_of(second).decode()
+    await intake.handle([record(runtime, first, 0, 0)])
+    await intake.handle([record(runtime, second, 0, 1)])
+    await intake.handle([record(runtime, second, 0, 2)])  # sent again: found past the clash
+
+    complaints = runtime.db["complaints"]
+    stored = {doc["submission_key"]: doc["_id"] async for doc in complaints.find(
+        {"submission_key": {"$in": [first_key, second_key]}})}
+    assert stored == {first_key: clashing, second_key: derive(second_key, 1)}
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.received) as reader:
+        received = await reader.wait_count(3)
+    assert [e["tracking_id"] for e in for_ref(received, second["channel_ref"])] == [
+        derive(second_key, 1)] * 2
+    assert len({e["event_id"] for e in for_ref(received, second["channel_ref"])}) == 1
+    # The look-up of a refused submission follows the same ids.
+    found = await intake.store.find_stored([first_key, second_key, "web:never sent"],
+                                           intake.tracking_id_for)
+    assert {key: doc["_id"] for key, doc in found.items()} == stored
+
+    # Two of one batch whose first id is taken: both stored, each under its second id.
+    third, fourth = submission(), submission()
+    await intake.handle([record(runtime, third, 0, 3), record(runtime, fourth, 0, 4)])
+    for data in (third, fourth):
+        key = key_of(data).decode()
+        assert [doc["_id"] async for doc in complaints.find({"submission_key": key})] == [
+            derive(key, 1)]
+
+
+async def test_a_complaint_stored_by_an_earlier_version_is_not_stored_again(instances) -> None:
+    """Earlier versions drew random tracking ids and kept one complaint per submission by a
+    unique index on `submission_key`; on a deployment that has it, a submission stored
+    then and sent again is answered with its stored complaint."""
+    (intake, _), runtime = instances
+    complaints = runtime.db["complaints"]
+    await complaints.create_index("submission_key", unique=True, name="submission_key_unique")
+    data = submission()
+    await intake.handle([record(runtime, data, 0, 0)])
+    key = key_of(data).decode()
+    stored = await complaints.find_one({"submission_key": key})
+    # As an earlier version would have stored it: under another (random) tracking id.
+    await complaints.delete_one({"_id": stored["_id"]})
+    stored["_id"] = "0000-0001-Y"
+    stored["event"]["tracking_id"] = "0000-0001-Y"
+    await complaints.insert_one(stored)
+
+    await intake.handle([record(runtime, data, 0, 1)])
+    assert await complaints.count_documents({"submission_key": key}) == 1
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.received) as reader:
+        received = await reader.wait_count(2)
+    assert [e["tracking_id"] for e in for_ref(received, data["channel_ref"])][-1] == "0000-0001-Y"

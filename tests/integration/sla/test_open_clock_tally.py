@@ -216,3 +216,26 @@ async def test_the_tally_is_counted_once_when_it_does_not_exist(rig: Rig) -> Non
     await watcher.sample_gauges()
     assert {stage: gauge(stage) for stage in STAGES} == {
         "routing": 2, "response": 2, "resolution": 2, "auto_close": 0}
+
+
+async def test_a_stale_write_among_cases_of_other_versions_loses_alone(rig: Rig) -> None:
+    """Each case is compared with the version its write was computed from: a case stored
+    at another version is not overwritten, whatever the versions of the cases written
+    with it, and only it loses."""
+    store = ClockStore(rig.runtime.db)
+    fresh, advanced, stale = new_case(), new_case(), new_case()
+    assert await store.write([CaseClocks(case) for case in (fresh, advanced, stale)]) == set()
+    read = await store.for_cases([fresh, advanced, stale])
+    assert await store.write([read[advanced]]) == set()  # now at version 1
+    stored_stale = (await store.for_cases([stale]))[stale]
+    assert await store.write([stored_stale]) == set()  # now at version 1, by someone else
+
+    # `advanced` written from version 1, `fresh` from 0 (both current); `stale` from 0,
+    # while version 1 is stored.
+    lost = await store.write([(await store.for_cases([advanced]))[advanced],
+                              read[fresh], read[stale]])
+    assert lost == {stale}
+    after = await store.for_cases([fresh, advanced, stale])
+    assert (after[fresh].version, after[advanced].version, after[stale].version) == (1, 2, 1)
+    assert await rig.runtime.db[clocks.COLLECTION].count_documents(
+        {"_id": {"$in": [fresh, advanced, stale]}}) == 3

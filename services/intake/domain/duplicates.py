@@ -126,15 +126,32 @@ class TextSketch:
 
 def similarity(a: TextSketch, b: TextSketch) -> float:
     """Estimated Jaccard similarity (0..1) of the two texts' shingle sets."""
-    if not a.hashes or not b.hashes:
+    return _estimate(a.hashes, b.hashes, len(a.members & b.members))
+
+
+def _estimate(x: tuple[int, ...], y: tuple[int, ...], shared: int) -> float:
+    """The bottom-k estimate from two sketches (ascending) that have `shared` hashes in
+    common: among the k smallest hashes of the union, the share found in both sketches. A
+    hash among those k that is in a text's shingles is necessarily among that text's own k
+    smallest, so "not in the sketch" means "not in the text"."""
+    if not x or not y:
         return 0.0
-    # Bottom-k estimator: among the k smallest hashes of the union, the share found in
-    # both sketches. A hash among those k that is in a text's shingles is necessarily
-    # among that text's own k smallest, so "not in the sketch" means "not in the text".
-    in_a, in_b = a.members, b.members
-    union = sorted(in_a | in_b)[:SKETCH_SIZE]
-    both = sum(1 for h in union if h in in_a and h in in_b)
-    return both / len(union)
+    union = len(x) + len(y) - shared
+    if union <= SKETCH_SIZE:
+        return shared / union
+    # Walk down from the top of both sketches, dropping the union's largest hashes until k
+    # are left, and take the shared ones among them off the count (no sort of the union:
+    # a quarter of the cost, and the search compares a new complaint with every root).
+    i, j, excess = len(x) - 1, len(y) - 1, union - SKETCH_SIZE
+    while excess and i >= 0 and j >= 0:
+        if x[i] > y[j]:
+            i -= 1
+        elif y[j] > x[i]:
+            j -= 1
+        else:
+            i, j, shared = i - 1, j - 1, shared - 1
+        excess -= 1
+    return shared / SKETCH_SIZE
 
 
 def is_near_duplicate(a: TextSketch, b: TextSketch) -> bool:
@@ -151,9 +168,10 @@ def most_similar(new: TextSketch, candidates: Iterable[tuple[str, TextSketch]]) 
         # An upper bound first, from one set intersection: the estimate counts shared
         # hashes among at least max(len) members of the union, so a pair sharing fewer
         # than best_score of that cannot reach it (most pairs: different texts).
-        if len(mine & theirs) < best_score * max(len(mine), len(theirs)):
+        shared = len(mine & theirs)
+        if shared < best_score * max(len(mine), len(theirs)):
             continue
-        score = similarity(new, sketch)
+        score = _estimate(new.hashes, sketch.hashes, shared)
         if score >= best_score and (best_id is None or score > best_score):
             best_id, best_score = tracking_id, score
     return best_id

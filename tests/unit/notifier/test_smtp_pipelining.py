@@ -50,6 +50,10 @@ class Wire(asyncio.WriteTransport):
 def test_data_is_dot_stuffed_with_crlf_and_terminated() -> None:
     assert data_payload(b"a\n.b\r\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n.\r\n"
     assert data_payload(b"a\r\n") == b"a\r\n.\r\n"
+    assert data_payload(b".a\r\nb") == b"..a\r\nb\r\n.\r\n"  # CRLF already, a leading period
+    assert data_payload(b"a\r\nb\rc") == b"a\r\nb\r\nc\r\n.\r\n"  # a bare CR among CRLFs
+    assert data_payload(b"a\r\nb\nc") == b"a\r\nb\r\nc\r\n.\r\n"  # a bare LF among CRLFs
+    assert data_payload(b"") == b"\r\n.\r\n"
 
 
 def test_the_envelope_is_one_write_with_size_and_smtputf8_when_needed() -> None:

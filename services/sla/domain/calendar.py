@@ -37,6 +37,10 @@ WIT = "Asia/Jayapura"
 DEFAULT_TIMEZONE = WIB
 
 _ONE_DAY = timedelta(days=1)
+MEMO_SIZE = 4096
+"""Answers a calendar keeps (then it starts afresh): deadlines depend on a start's local
+date only, and escalation levels are counted from deadlines, which fall on day
+boundaries, so the same few questions come again for every case of a day."""
 _SATURDAY = 5
 
 
@@ -59,6 +63,13 @@ class WorkingCalendar:
         self.timezone = timezone
         self._zone = ZoneInfo(timezone)
         self._extra_closed = frozenset(extra_closed_days)
+        self._memo: dict[tuple[object, object], datetime] = {}
+
+    def _remember(self, key: tuple[object, object], answer: datetime) -> datetime:
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        self._memo[key] = answer
+        return answer
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.timezone!r}, extra_closed_days={len(self._extra_closed)})"
@@ -85,11 +96,15 @@ class WorkingCalendar:
         if n < 0:
             raise ValueError("a number of working days cannot be negative")
         day = self.local_date(start)
-        while n > 0:
+        known = self._memo.get((day, n))
+        if known is not None:
+            return known
+        key, left = (day, n), n
+        while left > 0:
             day += _ONE_DAY
             if self.is_working_day(day):
-                n -= 1
-        return self.end_of(day)
+                left -= 1
+        return self._remember(key, self.end_of(day))
 
     def add_working_time(self, start: datetime, amount: timedelta) -> datetime:
         """The earliest moment by which `amount` of working time has passed since `start`."""
@@ -99,6 +114,10 @@ class WorkingCalendar:
         cursor = start.astimezone(UTC)
         if amount == timedelta(0):
             return cursor
+        key = (cursor, amount)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
         day = self.local_date(cursor)
         remaining = amount
         while True:
@@ -106,7 +125,7 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 available = day_end - cursor
                 if remaining <= available:
-                    return cursor + remaining
+                    return self._remember(key, cursor + remaining)
                 remaining -= available
             cursor, day = day_end, day + _ONE_DAY
 

@@ -146,3 +146,27 @@ def test_calendars_are_shared_per_time_zone() -> None:
     assert calendars(WITA) is calendars(WITA)
     assert calendars(WITA).timezone == WITA
     assert not calendars(WIT).is_working_day(date(2026, 3, 3))
+
+
+def test_remembered_answers_are_the_ones_a_fresh_calendar_gives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deadlines and escalation intervals are remembered per (local date, days) and per
+    (moment, working time); asked again, in any order and past the memo's size, a calendar
+    answers as one that never saw the question."""
+    from services.sla.domain import calendar as module
+
+    monkeypatch.setattr(module, "MEMO_SIZE", 50)
+    remembering = WorkingCalendar("Asia/Makassar")
+    start = datetime(2025, 3, 27, 15, 59, tzinfo=UTC)  # across Nyepi and Idul Fitri 2025
+    moments = [start + timedelta(hours=7 * i, minutes=i) for i in range(120)]
+    for _ in range(2):
+        for index, moment in enumerate(moments):
+            n = index % 5
+            due = remembering.add_working_days(moment, n)
+            assert due == WorkingCalendar("Asia/Makassar").add_working_days(moment, n)
+            for amount in (timedelta(days=2), timedelta(hours=5 + index % 3)):
+                assert remembering.add_working_time(due, amount) == WorkingCalendar(
+                    "Asia/Makassar").add_working_time(due, amount)
+                assert remembering.add_working_time(moment, amount) == WorkingCalendar(
+                    "Asia/Makassar").add_working_time(moment, amount)
+    assert len(remembering._memo) <= 50

@@ -107,6 +107,7 @@ class ComplaintStore:
             outcome.vanished.extend(key for keys in taken.values() for key in keys)
         if legacy:
             outcome.existing.update(await self.find_by_submission_keys(legacy))
+            outcome.vanished.extend(key for key in legacy if key not in outcome.existing)
         return outcome
 
     async def find_stored(self, keys: Iterable[str], tracking_id_for: TrackingIdFor

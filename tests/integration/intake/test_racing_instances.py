@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from services.intake import handlers
+from services.intake.adapters.complaints import LEGACY_SUBMISSION_KEY_INDEX
 from services.intake.app import build_intake
 from services.intake.handlers import Intake
 from shared.consumer import InboundRecord
@@ -129,6 +130,8 @@ async def test_a_submission_whose_tracking_id_is_taken_is_stored_under_its_next_
     await intake.handle([record(runtime, second, 0, 2)])  # sent again: found past the clash
 
     complaints = runtime.db["complaints"]
+    # A new deployment has no index on the submission key: `_id` alone keeps them apart.
+    assert LEGACY_SUBMISSION_KEY_INDEX not in await complaints.index_information()
     stored = {doc["submission_key"]: doc["_id"] async for doc in complaints.find(
         {"submission_key": {"$in": [first_key, second_key]}})}
     assert stored == {first_key: clashing, second_key: derive(second_key, 1)}
@@ -158,7 +161,8 @@ async def test_a_complaint_stored_by_an_earlier_version_is_not_stored_again(inst
     then and sent again is answered with its stored complaint."""
     (intake, _), runtime = instances
     complaints = runtime.db["complaints"]
-    await complaints.create_index("submission_key", unique=True, name="submission_key_unique")
+    await complaints.create_index("submission_key", unique=True,
+                                  name=LEGACY_SUBMISSION_KEY_INDEX)
     data = submission()
     await intake.handle([record(runtime, data, 0, 0)])
     key = key_of(data).decode()

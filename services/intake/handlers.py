@@ -386,7 +386,7 @@ class _BatchRun:
         items, events = chunk.items, chunk.events
         to_publish: list[ComplaintReceived] = []
         inserted: list[tuple[Accepted, ComplaintReceived]] = []
-        while True:
+        for _ in range(2 * MAX_ATTEMPTS):  # (a complaint gone between insert and read: again)
             by_key = {item.key: item for item in items}
             inserted += [(by_key[key], events[key]) for key in outcome.inserted]
             if outcome.existing:
@@ -409,6 +409,8 @@ class _BatchRun:
                 items.append(item)
             events, documents = self._build(items)
             outcome = await intake.store.insert_new(documents)
+        else:
+            raise TrackingIdsExhausted("complaints keep vanishing between insert and read")
 
         for item, event in inserted:
             target = _resolve(event.possible_duplicate_of, self.renamed)

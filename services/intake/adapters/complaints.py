@@ -60,7 +60,8 @@ _STORED = {"submission_key": 1, "event": 1}  # what answering a stored complaint
 
 
 class TrackingIdsExhausted(RuntimeError):
-    """Every attempt's tracking id of a submission belongs to another complaint."""
+    """A submission could not be stored under any of its tracking ids (each belongs to
+    another complaint; or complaints kept vanishing between an insert and its read)."""
 
 
 @dataclass

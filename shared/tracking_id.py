@@ -9,12 +9,13 @@ events (the Kafka key of every complaint event) and shown to people.
 * Alphabet: Crockford base32, ``0123456789ABCDEFGHJKMNPQRSTVWXYZ``, no I, L, O or U,
   so no symbol can be mistaken for another when spoken or handwritten.
 * The eight symbols carry 40 bits (about 10^12 ids). Intake derives them from the
-  submission key (`derived_tracking_id`: HMAC-SHA256 under the service's secret key),
-  so a submission sent twice gets the same id and the store's `_id` is all it takes to
-  keep one complaint per submission; without the key, ids can no more be guessed or
-  enumerated than random ones (the public tracking page shows no reporter data, but
-  still should not be browsable). Two submissions whose ids clash (one pair is expected among
-  1.5 million complaints) are told apart by the next attempt's id.
+  submission key (`derived_tracking_id`: HMAC-SHA256 under a random key drawn once per
+  deployment and kept in its database), so a submission sent twice gets the same id and
+  the store's `_id` is all it takes to keep one complaint per submission; without the
+  key, ids can no more be guessed or enumerated than random ones (the public tracking
+  page shows no reporter data, but still should not be browsable). Two submissions whose
+  ids clash (one pair is expected among 1.5 million complaints) are told apart by the
+  next attempt's id.
   `new_tracking_id` draws 40 random bits instead (tests, tools).
 * The check symbol is Luhn mod 32 over the eight symbols: it catches every single
   mistyped symbol and most swaps of two neighbours, so a typo yields "no such
@@ -76,19 +77,14 @@ def new_tracking_id(rng: RandomBits = CSPRNG) -> str:
     return _display(payload + check_symbol(payload))
 
 
-_DERIVATION = b"lapor tracking id v1"
-
-
-def tracking_id_key(service_key: bytes) -> bytes:
-    """The key tracking ids are derived under: domain-separated from the service key, so
-    the same secret used for citizen secrets or contact keys yields unrelated values."""
-    return hmac.new(service_key, _DERIVATION, hashlib.sha256).digest()
+DERIVATION_KEY_BYTES = 32
 
 
 def derived_tracking_id(key: bytes, submission_key: str, attempt: int = 0) -> str:
     """The tracking id of a submission (`channel:channel_ref`) in canonical form: 40 bits
-    of HMAC-SHA256 under `key` (see `tracking_id_key`). `attempt` 1, 2, ... give the
-    submission's next ids, for when an earlier one is another complaint's."""
+    of HMAC-SHA256 under `key` (the deployment's derivation key, DERIVATION_KEY_BYTES
+    random bytes). `attempt` 1, 2, ... give the submission's next ids, for when an
+    earlier one is another complaint's."""
     message = f"{attempt}\x00{submission_key}".encode("utf-8", "surrogatepass")
     digest = hmac.new(key, message, hashlib.sha256).digest()
     payload = encode_bits(int.from_bytes(digest[:5], "big"), PAYLOAD_LENGTH)

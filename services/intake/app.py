@@ -23,7 +23,6 @@ from shared.http import ServiceHttp
 from shared.regions import official_regions
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from shared.tracking_id import derived_tracking_id, tracking_id_key
 
 CRASH_AFTER_STORE = "LAPOR_INTAKE_CRASH_AFTER_STORE"
 """TEST ONLY. When this environment variable is "1", intake kills itself (SIGKILL) right
@@ -66,7 +65,7 @@ def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
         topics=runtime.topics,
         validate=partial(validate_submission, taxonomy=taxonomy),
         readable_reference=readable_reference,
-        tracking_id_for=partial(derived_tracking_id, tracking_id_key(key)),
+        tracking_id_key=store.tracking_id_key,
         citizen_secret=partial(derive_citizen_secret, key),
         hash_secret=hash_citizen_secret,
         contact_keys=partial(contact_keys, pepper=pepper_from_key(key)),

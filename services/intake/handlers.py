@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -54,6 +55,7 @@ from shared.contract import (
     SubmissionRejected,
 )
 from shared.topics import Topics
+from shared.tracking_id import derived_tracking_id
 
 Validate = Callable[[object], "Submission | list[FieldError]"]
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
@@ -135,7 +137,7 @@ class Intake:
     def __init__(self, *, store: ComplaintStore, roots: Roots, save_roots: SaveRoots,
                  publish_all: PublishAll,
                  topics: Topics, validate: Validate, readable_reference: ReadableReference,
-                 tracking_id_for: TrackingIdFor,
+                 tracking_id_key: Callable[[], Awaitable[bytes]],
                  citizen_secret: Callable[[str], str],
                  hash_secret: Callable[[str, str], str], contact_keys: ContactKeys,
                  rate_limit_per_hour: int | None, clock: Clock,
@@ -147,7 +149,8 @@ class Intake:
         self.topics = topics
         self.validate = validate
         self.readable_reference = readable_reference
-        self.tracking_id_for = tracking_id_for
+        self.tracking_id_key = tracking_id_key
+        self.tracking_id_for: TrackingIdFor | None = None  # once the key is read: `prepare`
         self.citizen_secret = citizen_secret
         self.hash_secret = hash_secret
         self.contact_keys = contact_keys
@@ -155,7 +158,14 @@ class Intake:
         self.clock = clock
         self.after_store = after_store  # test-only crash hook (see app.py)
 
+    async def prepare(self) -> TrackingIdFor:
+        """Read (or draw) the deployment's tracking id key, once."""
+        if self.tracking_id_for is None:
+            self.tracking_id_for = partial(derived_tracking_id, await self.tracking_id_key())
+        return self.tracking_id_for
+
     async def handle(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
+        await self.prepare()
         started = time.perf_counter()
         run = _BatchRun(self, self.clock.now())
         chunks = [records[i:i + CHUNK] for i in range(0, len(records), CHUNK)]
@@ -217,6 +227,11 @@ class Intake:
             "event": stored_event(event),
         }
         return document
+
+    def ids(self, submission_key: str, attempt: int) -> str:
+        """The submission's tracking id of that attempt (after `prepare`)."""
+        assert self.tracking_id_for is not None, "Intake.prepare() reads the key first"
+        return self.tracking_id_for(submission_key, attempt)
 
     def republish(self, document: dict[str, Any]) -> ComplaintReceived:
         tracking_id = document["_id"]
@@ -291,7 +306,7 @@ class _BatchRun:
         for index, item in enumerate(items):  # while the database looks the contacts up
             if index % YIELD_EVERY == 0:
                 await _let_io_run()
-            item.tracking_id = intake.tracking_id_for(item.key, 0)
+            item.tracking_id = intake.ids(item.key, 0)
             item.sketch = TextSketch.of(item.submission.title, item.submission.body)
         return chunk
 
@@ -302,8 +317,7 @@ class _BatchRun:
         if refused:
             # A refused submission may be a redelivery of one accepted earlier (the limit
             # filled up since): it is answered with its stored complaint, never rejected.
-            stored = await intake.store.find_stored([i.key for i in refused],
-                                                    intake.tracking_id_for)
+            stored = await intake.store.find_stored([i.key for i in refused], intake.ids)
             self.tally.duplicate_submissions += len(stored)
             for item in refused:
                 if item.key in stored:
@@ -404,7 +418,7 @@ class _BatchRun:
                 if item.attempt >= MAX_ATTEMPTS:
                     raise TrackingIdsExhausted(
                         f"{MAX_ATTEMPTS} tracking ids of one submission are all taken")
-                old, item.tracking_id = item.tracking_id, intake.tracking_id_for(key, item.attempt)
+                old, item.tracking_id = item.tracking_id, intake.ids(key, item.attempt)
                 self.renamed[old] = item.tracking_id
                 items.append(item)
             events, documents = self._build(items)

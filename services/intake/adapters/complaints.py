@@ -2,7 +2,10 @@
 intake derives from the submission key (`channel:channel_ref`, see
 `shared.tracking_id.derived_tracking_id`): so the unique `_id` alone decides idempotency,
 also between intake instances racing on the same submission, and a complaint's insert
-updates no unique index besides it.
+updates no unique index besides it. The derivation key is drawn once per deployment, by
+the first intake instance that needs it, and kept in the database (`intake_keys`): ids
+must stay the same for as long as a submission can come again, whatever secrets are
+rotated meanwhile, and a restore of the database brings the key back with the complaints.
 
 A complaint whose tracking id is taken is either this very submission, stored before (a
 redelivery, a re-send, another instance), or, rarely, another submission whose id clashed:
@@ -27,17 +30,22 @@ new submission): cheap on MongoDB and on the embedded test database alike.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bson import Binary
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import find_in, insert_first_wins
+from shared.tracking_id import DERIVATION_KEY_BYTES
 
 COLLECTION = "complaints"
+KEYS = "intake_keys"
+TRACKING_ID_KEY = "tracking_id"  # the `_id` of the derivation key's document
 LEGACY_SUBMISSION_KEY_INDEX = "submission_key_unique"  # made by earlier versions only
 
 INDEXES = {
@@ -54,7 +62,8 @@ MAX_ATTEMPTS = 8
 thousand needs a second id, and eight in a row clash practically never."""
 
 TrackingIdFor = Callable[[str, int], str]
-"""(submission key, attempt) -> tracking id: `derived_tracking_id` under the service key."""
+"""(submission key, attempt) -> tracking id: `derived_tracking_id` under the deployment's
+derivation key."""
 
 _STORED = {"submission_key": 1, "event": 1}  # what answering a stored complaint needs
 
@@ -76,6 +85,17 @@ class InsertOutcome:
 class ComplaintStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
+        self.keys = db[KEYS]
+
+    async def tracking_id_key(self) -> bytes:
+        """The deployment's derivation key: drawn by the first instance that asks (its
+        insert wins; any other instance's fails and it reads the winner's)."""
+        drawn = {"_id": TRACKING_ID_KEY, "key": Binary(secrets.token_bytes(DERIVATION_KEY_BYTES))}
+        await insert_first_wins(self.keys, [drawn])
+        stored = await self.keys.find_one({"_id": TRACKING_ID_KEY})
+        if stored is None:
+            raise RuntimeError(f"the tracking id key is missing from {KEYS} after its insert")
+        return bytes(stored["key"])
 
     async def insert_new(self, documents: Sequence[dict[str, Any]]) -> InsertOutcome:
         """Bulk insert; duplicates are sorted out by the unique `_id`, not by reading first.

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from services.intake import handlers
 from services.intake.adapters.complaints import LEGACY_SUBMISSION_KEY_INDEX
@@ -66,6 +67,21 @@ async def test_two_instances_racing_on_one_submission_store_one_complaint(instan
     assert {e["event_id"] for e in events} == {stored["event"]["event_id"]}
 
 
+async def test_the_tracking_id_key_is_drawn_once_and_kept_in_the_database(instances) -> None:
+    """Instances starting together use one key, and so does an instance started later:
+    a submission gets the same tracking id from each, whatever secrets were rotated."""
+    (first, second), runtime = instances
+    derive_first, derive_second = await asyncio.gather(first.prepare(), second.prepare())
+    later = build_intake(ServiceRuntime("intake", runtime.settings.model_copy(
+        update={"citizen_secret_key": SecretStr("a rotated secret key, long enough to use")})))
+    derive_later = await later.prepare()
+    ids = {derive("web:one submission", 0) for derive in (derive_first, derive_second,
+                                                          derive_later)}
+    assert len(ids) == 1
+    assert await runtime.db["intake_keys"].count_documents({}) == 1
+    await later.store.collection.database.client.close()
+
+
 async def test_a_redelivered_batch_gets_the_same_answers(instances) -> None:
     (intake, _), runtime = instances  # rate limit: 2 an hour
     email = f"redelivery.{submission()['channel_ref']}@warga.example.id"
@@ -119,7 +135,7 @@ async def test_the_flood_guard_counts_across_chunks_of_a_batch(
 async def test_a_submission_whose_tracking_id_is_taken_is_stored_under_its_next_one(
         instances) -> None:
     (intake, _), runtime = instances
-    derive = intake.tracking_id_for
+    derive = await intake.prepare()
     clashing = derive("web:the first id of every submission", 0)
     # Every submission's first id is the same: the second one clashes with the first.
     intake.tracking_id_for = lambda key, attempt: clashing if attempt == 0 else derive(key, attempt)

@@ -21,8 +21,8 @@ import signal
 from typing import Any
 
 GREETING = b"220 lapor-bench-sink ESMTP\r\n"
-EHLO = (b"250-lapor-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
-        b"250 SIZE 33554432\r\n")
+EHLO = (b"250-lapor-bench-sink\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n"
+        b"250-SMTPUTF8\r\n250 SIZE 33554432\r\n")
 OK = b"250 OK\r\n"
 DATA_GO = b"354 End data with <CR><LF>.<CR><LF>\r\n"
 BYE = b"221 Bye\r\n"
@@ -43,6 +43,8 @@ class SinkProtocol(asyncio.Protocol):
         self.carry = b""
         self.has_sender = False
         self.has_recipient = False
+        self.chunk_left = 0  # octets of a BDAT chunk still to read
+        self.chunk_reply = b""  # its reply, once read (a chunk is read even when refused)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -53,6 +55,13 @@ class SinkProtocol(asyncio.Protocol):
         self.buffer += data
         replies: list[bytes] = []
         while True:
+            if self.chunk_left:
+                taken = min(self.chunk_left, len(self.buffer))
+                self.buffer, self.chunk_left = self.buffer[taken:], self.chunk_left - taken
+                if self.chunk_left:
+                    break
+                replies.append(self.chunk_reply)
+                continue
             if self.in_data:
                 # `carry` holds the end of what came before (at first the DATA line's own
                 # CRLF, which an empty body's terminator follows directly), so a terminator
@@ -99,6 +108,8 @@ class SinkProtocol(asyncio.Protocol):
                 return SEQUENCE
             self.in_data, self.carry = True, b"\r\n"
             return DATA_GO
+        if verb == b"BDAT":
+            return self._bdat(line)
         if verb == b"RSET":
             self.has_sender = self.has_recipient = False
             return OK
@@ -107,6 +118,25 @@ class SinkProtocol(asyncio.Protocol):
         if verb == b"QUIT":
             return None
         return UNKNOWN
+
+    def _bdat(self, line: bytes) -> bytes:
+        """`BDAT <size> [LAST]` (RFC 3030): the chunk follows the command at once and is
+        read whatever the answer; its reply is sent once it has been read."""
+        words = line.split()
+        if len(words) not in (2, 3) or not words[1].isdigit() or (
+                len(words) == 3 and words[2].upper() != b"LAST"):
+            return b"501 Syntax: BDAT <size> [LAST]\r\n"  # (no chunk can be told apart)
+        self.chunk_left = int(words[1])
+        if not self.has_recipient:
+            self.chunk_reply = SEQUENCE
+        else:
+            self.chunk_reply = OK
+            if len(words) == 3:
+                SinkProtocol.delivered += 1
+                self.has_sender = self.has_recipient = False
+        if self.chunk_left == 0:
+            return self.chunk_reply
+        return b""  # the reply follows the chunk
 
     def _send(self, replies: list[bytes]) -> None:
         if replies and self.transport is not None and not self.transport.is_closing():

@@ -61,3 +61,19 @@ def test_data_before_a_recipient_is_refused() -> None:
     codes, closed, delivered = feed([b"EHLO c\r\nMAIL FROM:<a@x.id>\r\nDATA\r\nNOOP\r\n"])
     assert codes == [b"250", b"250", b"503", b"250"]
     assert not closed and delivered == 0
+
+
+MESSAGE = b"Subject: x\r\n\r\n.not stuffed\r\nMAIL FROM:<in the body>\r\n"
+CHUNKED = (b"EHLO client\r\nMAIL FROM:<a@example.id>\r\nRCPT TO:<b@example.id>\r\n"
+           b"BDAT %d LAST\r\n%s"
+           b"MAIL FROM:<a@example.id>\r\nBDAT 5 LAST\r\nhelloNOOP\r\n") % (len(MESSAGE), MESSAGE)
+
+
+@pytest.mark.parametrize("split", ["whole", "bytes"])
+def test_bdat_chunks_are_read_whole_and_answered_after_them(split: str) -> None:
+    """RFC 3030: a chunk follows its BDAT command and is read even when the transaction
+    is refused (the second: no recipient), so the commands after it stay in step."""
+    chunks = [CHUNKED] if split == "whole" else [CHUNKED[i:i + 1] for i in range(len(CHUNKED))]
+    codes, closed, delivered = feed(chunks)
+    assert codes == [b"250", b"250", b"250", b"250", b"250", b"503", b"250"]
+    assert not closed and delivered == 1

@@ -153,3 +153,40 @@ async def test_pipelining_after_starttls_and_auth(certificate: tuple[Path, Path]
     assert handler.received == [("noreply@lapor.go.id", ["a@example.id"]),
                                 ("noreply@lapor.go.id", ["b@example.id"])]
     assert handler.tls_at_mail == [True, True]  # over TLS, authenticated
+
+
+async def test_a_relay_offering_chunking_takes_each_message_in_one_write() -> None:
+    """RFC 3030 against a real SMTP server over TCP (the benchmark's sink, which advertises
+    PIPELINING and CHUNKING): each message goes as `BDAT <size> LAST` with its exact
+    bytes, not dot-stuffed, over one kept connection, and every one is accepted."""
+    import asyncio
+
+    from benchmarks.smtp_sink import SinkProtocol
+
+    received: list[bytes] = []
+
+    class Recording(SinkProtocol):
+        def data_received(self, data: bytes) -> None:
+            received.append(data)
+            super().data_received(data)
+
+    server = await asyncio.get_running_loop().create_server(Recording, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    before = SinkProtocol.delivered
+    sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout_seconds=5))
+    messages = [email("a@example.id"), email("b@example.id", ".awal baris\n.\nakhir"),
+                email("ç@example.id")]
+    try:
+        for message in messages:
+            await sender.send(message)
+        [connection] = sender._idle
+        assert isinstance(connection, PipelinedConnection) and connection.chunking
+    finally:
+        await sender.close()
+        server.close()
+        await server.wait_closed()
+    assert SinkProtocol.delivered - before == 3
+    session = b"".join(received)
+    for message in messages:
+        assert b"BDAT %d LAST\r\n%s" % (len(message.data), message.data) in session
+    assert b"\r\nDATA\r\n" not in session and b"\r\n..awal" not in session

@@ -13,6 +13,7 @@ import pytest
 from services.notifier.adapters.smtp import OutgoingEmail
 from services.notifier.adapters.smtp_pipelining import (
     PipelinedConnection,
+    crlf_form,
     data_payload,
     envelope_commands,
 )
@@ -126,3 +127,41 @@ async def test_a_lost_connection_or_a_silent_server_is_a_transient_failure() -> 
     with pytest.raises(aiosmtplib.SMTPReadTimeoutError) as timed_out:
         await silent.send(MESSAGE)
     assert classify_smtp(timed_out.value) == FailureKind.TRANSIENT
+
+
+async def test_with_chunking_a_message_is_one_write_of_envelope_bdat_and_content() -> None:
+    """RFC 3030: `BDAT <size> LAST` and the message right behind the envelope, not
+    dot-stuffed (a line may start with a period), one reply for the whole content."""
+    message = OutgoingEmail("noreply@lapor.go.id", ("warga@example.id",),
+                            b"Subject: x\r\n\r\n.titik\nisi\r\n")
+    wire = Wire([b"250 OK\r\n250 OK\r\n250 2.0.0 queued as 1\r\n"])
+    connection = PipelinedConnection(wire, timeout=1, size=True, chunking=True)
+    await connection.send(message)
+    content = b"Subject: x\r\n\r\n.titik\r\nisi\r\n"  # the bare LF made CRLF, nothing more
+    assert wire.writes == [b"MAIL FROM:<noreply@lapor.go.id> SIZE=%d\r\n"
+                           b"RCPT TO:<warga@example.id>\r\nBDAT %d LAST\r\n%s"
+                           % (len(content), len(content), content)]
+    assert not connection.replies.replies
+
+
+@pytest.mark.parametrize(("replies", "error", "code"), [
+    ([b"550 5.7.1 sender rejected\r\n503 no sender\r\n503 no recipients\r\n"],
+     aiosmtplib.SMTPSenderRefused, 550),
+    ([b"250 OK\r\n550 5.1.1 no such user\r\n554 no valid recipients\r\n"],
+     aiosmtplib.SMTPRecipientsRefused, 550),
+    ([b"250 OK\r\n250 OK\r\n552 5.3.4 too big\r\n"], aiosmtplib.SMTPDataError, 552),
+])
+async def test_chunked_refusals_raise_the_same_errors_after_every_reply(
+        replies: list[bytes], error: type[Exception], code: int) -> None:
+    connection = PipelinedConnection(Wire(replies), timeout=1, size=False, chunking=True)
+    with pytest.raises(error) as raised:
+        await connection.send(MESSAGE)
+    codes = [r.code for r in raised.value.recipients] if isinstance(
+        raised.value, aiosmtplib.SMTPRecipientsRefused) else [raised.value.code]
+    assert codes == [code]
+    assert not connection.replies.replies  # the BDAT reply read too: nothing left behind
+
+
+def test_the_crlf_form_changes_only_bare_line_endings() -> None:
+    assert crlf_form(b"a\r\n.b\r\n") == b"a\r\n.b\r\n"
+    assert crlf_form(b"a\nb\rc\r\n") == b"a\r\nb\r\nc\r\n"

@@ -51,6 +51,7 @@ from benchmarks.procstat import CpuMeter
 from benchmarks.profiling import Profiler, print_summaries
 from benchmarks.report import (
     by_window,
+    cpu_per_complaint,
     latency_summary,
     load_average,
     machine,
@@ -404,6 +405,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             smtp.stop()
     result["run"]["load_end"] = load_average()
     result["pipeline"] = pipeline
+    if cpu:
+        cpu["ms_per_complaint"] = cpu_per_complaint(cpu["processes"], args.n)
     result["cpu"] = cpu
     result["ratios"] = ratios(pipeline, ceilings, args.rate is None)
     result["targets"] = targets(pipeline, args.rate, result["machine"]["cores"])

@@ -84,6 +84,15 @@ def steady_rate(completions: Sequence[float], low: float = 0.1, high: float = 0.
     return (j - i) / span if span > 0 else math.nan
 
 
+def cpu_per_complaint(processes: dict[str, float], complaints: int) -> dict[str, float]:
+    """Milliseconds of CPU per complaint, per process and for them `all`: what a change
+    must lower for the two cores to carry more complaints (1,000/s needs 2 ms in all)."""
+    if complaints <= 0:
+        return {}
+    per = {name: round(secs / complaints * 1000, 3) for name, secs in processes.items()}
+    return {**per, "all": round(sum(processes.values()) / complaints * 1000, 3)}
+
+
 def ratio(value: float, ceiling: float) -> float:
     if not ceiling or math.isnan(ceiling) or math.isnan(value):
         return math.nan
@@ -216,10 +225,15 @@ def print_report(result: dict[str, Any]) -> None:
     if cpu:
         print()
         wall = cpu.get("wall_seconds")
-        print(f"  CPU seconds during the load ({_fmt(wall, 1)} s wall; % of one core):")
+        per = cpu.get("ms_per_complaint") or cpu_per_complaint(cpu["processes"], run["n"])
+        print(f"  CPU seconds during the load ({_fmt(wall, 1)} s wall; % of one core; "
+              f"ms per complaint):")
         for name, secs in cpu["processes"].items():
             share = secs / wall * 100 if wall else math.nan
-            print(f"    {name:<12} {secs:8.1f} s  {share:5.0f} %")
+            ms = per.get(name, math.nan)
+            print(f"    {name:<12} {secs:8.1f} s  {share:5.0f} %  {ms:6.3f} ms")
+        print(f"    {'all':<12} {sum(cpu['processes'].values()):8.1f} s"
+              f"{'':9}{per.get('all', math.nan):6.3f} ms")
         machine_busy = cpu.get("machine_busy_cores")
         if machine_busy is not None:
             print(f"    whole machine busy: {machine_busy:.2f} of {mach['cores']} cores "
@@ -240,6 +254,7 @@ SPREAD = (  # (label, path into a result)
     ("e2e ack sent p50 ms", ("pipeline", "latency", "e2e_acknowledged", "p50_ms")),
     ("e2e ack sent p99 ms", ("pipeline", "latency", "e2e_acknowledged", "p99_ms")),
     ("database CPU s", ("cpu", "processes", "secantusdb")),
+    ("CPU ms per complaint", ("cpu", "ms_per_complaint", "all")),
     ("machine busy cores", ("cpu", "machine_busy_cores")),
 )
 

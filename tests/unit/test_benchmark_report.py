@@ -72,3 +72,11 @@ def test_each_hop_has_its_own_windows_so_a_growing_stage_shows() -> None:
     windows = figures["hop_by_window"]
     assert [(w["from_s"], w["p50_ms"]) for w in windows["intake"]] == [(0, 10), (10, 90)]
     assert [(w["from_s"], w["p50_ms"]) for w in windows["router"]] == [(0, 20), (10, 20)]
+
+
+def test_cpu_per_complaint_is_per_process_and_in_all() -> None:
+    from benchmarks.report import cpu_per_complaint
+
+    per = cpu_per_complaint({"secantusdb": 10.5, "notifier": 6.5, "intake": 4.0}, 10_000)
+    assert per == {"secantusdb": 1.05, "notifier": 0.65, "intake": 0.4, "all": 2.1}
+    assert cpu_per_complaint({"intake": 1.0}, 0) == {}

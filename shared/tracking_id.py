@@ -70,11 +70,16 @@ def _display(compact: str) -> str:
     return f"{compact[:4]}-{compact[4:8]}-{compact[8:]}"
 
 
+def _from_bits(value: int) -> str:
+    """The canonical id of PAYLOAD_BITS bits: the symbols, the check symbol, hyphens."""
+    payload = encode_bits(value, PAYLOAD_LENGTH)
+    return _display(payload + check_symbol(payload))
+
+
 def new_tracking_id(rng: RandomBits = CSPRNG) -> str:
     """A fresh id in canonical form (40 bits from `secrets.SystemRandom`). Pass a seeded
     `random.Random` for repeatable tests."""
-    payload = encode_bits(rng.getrandbits(PAYLOAD_BITS), PAYLOAD_LENGTH)
-    return _display(payload + check_symbol(payload))
+    return _from_bits(rng.getrandbits(PAYLOAD_BITS))
 
 
 DERIVATION_KEY_BYTES = 32
@@ -87,8 +92,7 @@ def derived_tracking_id(key: bytes, submission_key: str, attempt: int = 0) -> st
     earlier one is another complaint's."""
     message = f"{attempt}\x00{submission_key}".encode("utf-8", "surrogatepass")
     digest = hmac.new(key, message, hashlib.sha256).digest()
-    payload = encode_bits(int.from_bytes(digest[:5], "big"), PAYLOAD_LENGTH)
-    return _display(payload + check_symbol(payload))
+    return _from_bits(int.from_bytes(digest[:PAYLOAD_BITS // 8], "big"))
 
 
 def parse_tracking_id(text: object) -> str | None:

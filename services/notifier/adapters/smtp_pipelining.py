@@ -3,14 +3,14 @@
 Without pipelining a message costs four round trips: MAIL, RCPT, DATA, then the content.
 A relay that advertises PIPELINING takes MAIL, RCPT and DATA in one write and answers
 them in order, so a message costs two. One that also advertises CHUNKING (RFC 3030, as
-Postfix, Exchange and the large providers do) takes the content as `BDAT <size> LAST`
-right behind the envelope, without dot-stuffing: one write and one round trip per
-message; a relay consumes a BDAT chunk even when it refuses the transaction, so the
-connection stays in step. aiosmtplib reads one reply per command written,
-so once it has done the greeting, EHLO, STARTTLS and AUTH, the connection is taken over
-by the small reply reader below. Failures raise the same aiosmtplib exceptions, with the
-server's codes, as the unpipelined path, so the delivery policy treats both alike; a
-connection that failed in any way is closed by its owner, never reused.
+Postfix and Exchange do) takes the content as `BDAT <size> LAST` right behind the
+envelope, without dot-stuffing: one write and one round trip per message; a relay
+consumes a BDAT chunk even when it refuses the transaction, so the connection stays in
+step. aiosmtplib reads one reply per command written, so once it has done the greeting,
+EHLO, STARTTLS and AUTH, the connection is taken over by the small reply reader below.
+Failures raise the same aiosmtplib exceptions, with the server's codes, as the
+unpipelined path, so the delivery policy treats both alike; a connection that failed in
+any way is closed by its owner, never reused.
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ def envelope_commands(message: OutgoingEmail, size: bool, payload: bytes | None 
     `data_payload`, if the caller has it already (for SIZE). With `chunk` (the message
     in CRLF form), `BDAT <size> LAST` and the chunk itself instead of DATA."""
     encoding = "utf-8" if message.needs_smtputf8 else "ascii"
+    sent = chunk if chunk is not None else payload  # what follows the envelope, if known
     options = b""
     if size:
-        options += b" SIZE=%d" % len(chunk if chunk is not None else payload if payload
-                                     is not None else data_payload(message.data))
+        options += b" SIZE=%d" % len(sent if sent is not None else data_payload(message.data))
     if message.needs_smtputf8:
         options += b" SMTPUTF8"
     lines = [b"MAIL FROM:" + _address(message.sender, encoding) + options]

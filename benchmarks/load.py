@@ -59,8 +59,9 @@ def submission_key(submission: dict[str, Any]) -> bytes:
 # How long the load generator's producer holds a submission to batch it with the next ones.
 # Independent channel adapters each publish their own submissions, so at 200/s nearly every
 # submission is a batch of its own; a longer linger (`--adapter-linger-ms`) stores fewer,
-# larger batches, which the embedded broker's fetches are sensitive to (README, "Ninth
-# round"). The linger is part of the measured latency: a submission's time starts at send.
+# larger batches, which the embedded broker's fetches are sensitive to
+# (docs/benchmark-history.md, "Ninth round"). The linger is part of the measured latency:
+# a submission's time starts at send.
 ADAPTER_LINGER_MS = 5
 
 

@@ -371,8 +371,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     timeout=args.timeout, adapter_linger_ms=args.adapter_linger_ms)
                 # On a database server of its own, so the pipeline's server starts empty
                 # (the ceiling writes and drops tens of thousands of documents). Whether
-                # that changes the pipeline's latency is not established (README,
-                # "Seventh round").
+                # that changes the pipeline's latency is not established
+                # (docs/benchmark-history.md, "Seventh round").
                 with LocalInfra() as scratch:
                     ceilings["database"] = await ceiling.database(
                         scratch.env["LAPOR_MONGODB_URI"], min(max(args.n, 10_000), 20_000))
@@ -427,7 +427,7 @@ lists all of that partition's objects: 0.6 ms per 1,000 stored batches, measured
 broker slows down as a run goes on. A service's batch spread over six partitions is stored
 as up to six batches, on one partition as one; with one instance per service, as here,
 more partitions buy no parallelism. In 100 s runs at 200/s one partition roughly halved
-the relay's and the pipeline's e2e routed p99 (README, "Seventh round")."""
+the relay's and the pipeline's e2e routed p99 (docs/benchmark-history.md, "Seventh round")."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

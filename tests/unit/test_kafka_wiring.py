@@ -13,7 +13,8 @@ def producer_config(**overrides: object) -> dict:
 
 def test_a_handlers_events_fit_one_batch_per_partition() -> None:
     # aiokafka's own default (16 KiB) would split a batch of complaint events into several
-    # stored batches; the broker stores and lists each one (README, "Ninth round").
+    # stored batches; the broker stores and lists each one (docs/benchmark-history.md,
+    # "Ninth round").
     config = producer_config()
     event = json.dumps({"description": "x" * 1200}).encode()  # about a complaint.received
     assert config["max_batch_size"] >= 300 * len(event)

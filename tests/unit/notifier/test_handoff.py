@@ -67,7 +67,8 @@ def test_new_pending_notifications_are_claimed_up_to_the_queue_depth_per_channel
 
 def test_the_queues_take_the_configured_depth_however_few_the_workers() -> None:
     """With the default 16 workers, bursts beyond 320 new e-mails went the ledger's way: at
-    full load on the embedded database, 86 acknowledgements/s instead of 507 (README)."""
+    full load on the embedded database, 86 acknowledgements/s instead of 507
+    (docs/benchmark-history.md, "Tenth round")."""
     assert deliverer(workers=16, depth=5000).handoff_depth == 5000
     assert deliverer(workers=500, depth=5000).handoff_depth == 500 * HANDOFF_DEPTH_PER_WORKER
     assert Settings().notify_handoff_depth == 5000

@@ -22,7 +22,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,16 +260,22 @@ def record_lag(kafka_consumer: Any, service: str, records: Sequence[InboundRecor
 
 class LagCleaner(ConsumerRebalanceListener):  # type: ignore[misc]
     """Forget the lag of partitions this instance no longer owns: another replica reports
-    them now, and a stale figure here would look like a stuck consumer."""
+    them now, and a stale figure here would look like a stuck consumer. Tells the handler
+    which partitions went (`on_revoked`), and a lead order that the assignment changed."""
 
-    def __init__(self, service: str, on_assigned: Callable[[], None] | None = None) -> None:
+    def __init__(self, service: str, on_assigned: Callable[[], None] | None = None,
+                 on_revoked: Callable[[set[tuple[str, int]]], Awaitable[None]] | None = None
+                 ) -> None:
         self.service = service
         self.on_assigned = on_assigned
+        self.on_revoked = on_revoked
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
+        if self.on_revoked is not None and revoked:
+            await self.on_revoked({(tp.topic, tp.partition) for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         if self.on_assigned is not None:
@@ -280,9 +286,33 @@ async def _raw_body(msg: Any) -> bytes:
     return msg.body  # type: ignore[no-any-return]  # never let FastStream decode: bad bytes are ours
 
 
+Holds = Callable[[], Mapping[tuple[str, int], int]]
+"""Per `(topic, partition)`, the offset of the earliest record a handler took but holds
+back, not yet done with (see `commit_short_of`)."""
+
+
+async def commit_short_of(kafka_consumer: Any, held: Mapping[tuple[str, int], int]) -> bool:
+    """Commit the consumer's position on every assigned partition, except that a partition
+    with records still held is committed only up to its earliest held record: a restart or
+    a new owner of the partition reads them again, so a held record is never lost.
+    Returns False when the consumer cannot be told offsets (FastStream's stand-in consumer
+    in unit tests): the caller then commits as usual."""
+    if not hasattr(kafka_consumer, "assignment"):
+        return False
+    offsets: dict[TopicPartition, int] = {}
+    for tp in kafka_consumer.assignment():
+        position = int(await kafka_consumer.position(tp))
+        offsets[tp] = min(position, held.get((tp.topic, tp.partition), position))
+    if offsets:
+        await kafka_consumer.commit(offsets)
+    return True
+
+
 def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequence[str],
               handler: BatchHandler, settings: Settings, *, max_records: int | None = None,
               batch_window_ms: int | None = None, lead_topic: str | None = None,
+              holds: Holds | None = None, on_revoked: Callable[[set[tuple[str, int]]],
+                                                               Awaitable[None]] | None = None,
               title: str | None = None, description: str | None = None) -> Any:
     """Register a batch subscriber with manual commit after `handler` and its publishes.
 
@@ -293,7 +323,13 @@ def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequ
 
     `batch_window_ms` trades latency for batch size: the broker holds a fetch until that
     long has passed (or a megabyte is ready), for a consumer whose work is cheaper per
-    record in bigger batches and off the latency-critical path."""
+    record in bigger batches and off the latency-critical path.
+
+    `holds`: a handler that keeps some records back for a later batch (the SLA watcher,
+    waiting for a case's next event) names the earliest of them per partition; the commit
+    after each batch stops there (`commit_short_of`). `on_revoked` is told which
+    partitions this instance is losing, before they go, so that the handler finishes what
+    it held of them."""
     from shared.kafka import subscriber_kwargs
 
     kwargs = subscriber_kwargs(settings)
@@ -310,7 +346,8 @@ def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequ
     @broker.subscriber(
         *topics, batch=True, max_records=limit,
         ack_policy=AckPolicy.MANUAL, decoder=_raw_body, title=title,
-        listener=LagCleaner(settings.service_name, order.forget if order else None),
+        listener=LagCleaner(settings.service_name, order.forget if order else None,
+                            on_revoked),
         description=description, **kwargs)
     async def consume(body: list[bytes], msg: KafkaMessage) -> None:
         raw = list(msg.raw_message)  # type: ignore[arg-type]
@@ -325,7 +362,8 @@ def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequ
         ]
         if records:
             await consumer.process(label, records, handler)
-        await msg.ack()
+        if holds is None or not await commit_short_of(msg.consumer, holds()):
+            await msg.ack()
         record_lag(msg.consumer, settings.service_name, records)
 
     return consume

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     # puts those partitions out of step with the others in the next fetches, and a case's
     # received and assigned events then land in different batches for good.
     sla_max_batch: int = Field(5000, ge=1)
+    # How long the SLA watcher may keep a new case back, with nothing but its
+    # complaint.received, for a later batch that brings its assignment: the case is then
+    # inserted once instead of inserted and then replaced (at full load the router runs a
+    # second or two behind intake, and half of the cases came apart). The records are not
+    # committed meanwhile, and a case none of whose marks could fall due before it is
+    # written is the only one kept back. 0 writes every case at once.
+    sla_hold_ms: int = Field(5000, ge=0)
 
     # Notifier
     smtp_host: str = "127.0.0.1"

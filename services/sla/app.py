@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import structlog
 from faststream.specification import AsyncAPI
@@ -44,19 +45,25 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     runtime.on_startup(upgrade_storage)
     watcher = SlaWatcher(store=store, publish_all=runtime.publish_all,
                          topics=runtime.topics, policy=policy, agencies=agencies,
-                         clock=clock or SystemClock())
+                         clock=clock or SystemClock(),
+                         hold=timedelta(milliseconds=settings.sla_hold_ms),
+                         scan_interval=timedelta(seconds=settings.sla_scan_interval_seconds))
     # One subscriber for both topics: one group member, and a case's received and first
     # status events often meet in one batch (its clocks are then written once), the more
-    # so as batches gather for `sla_batch_window_ms` (deadlines are hours, not moments).
+    # so as batches gather for `sla_batch_window_ms` (deadlines are hours, not moments),
+    # and a new case whose assignment has not come yet waits for the next batch (`holds`:
+    # its records are not committed meanwhile).
     runtime.consume((runtime.topics.received, runtime.topics.status), watcher.handle_events,
                     batch_window_ms=settings.sla_batch_window_ms,
-                    max_records=settings.sla_max_batch, title="sla:lifecycle",
+                    max_records=settings.sla_max_batch, holds=watcher.holds,
+                    on_revoked=watcher.write_held, title="sla:lifecycle",
                     description="complaint.received starts the routing clock; status changes "
                                 "move the stage clocks")
 
     async def scan_forever() -> None:
         while True:
             try:
+                await watcher.release_held()  # before the scan: it sees written cases only
                 await watcher.scan()
                 await watcher.sample_gauges()  # one read of the tally
             except asyncio.CancelledError:

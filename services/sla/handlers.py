@@ -7,14 +7,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
 
 from services.sla import metrics
-from services.sla.adapters.clocks import CLAIM_LEASE, CaseClocks, ClockStore
+from services.sla.adapters.clocks import CLAIM_LEASE, NEW, CaseClocks, ClockStore
 from services.sla.domain import (
     Calendars,
     Emission,
@@ -53,10 +53,25 @@ class _Advance:
     sent: dict[str, frozenset[str]]
 
 
+LifecycleEvent = ComplaintReceived | ComplaintStatusChanged
+Item = tuple[InboundRecord, LifecycleEvent]
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A new case whose only event so far is its complaint.received, kept back (since
+    `since`) for a later batch, which usually brings its assignment: the case is then
+    inserted once, where it would otherwise be inserted and then replaced."""
+
+    since: datetime
+    items: tuple[Item, ...]
+
+
 class SlaWatcher:
     def __init__(self, *, store: ClockStore, publish_all: PublishAll, topics: Topics,
                  policy: SlaPolicy, agencies: AgencyRegistry, clock: Clock,
-                 scan_batch: int = 1000) -> None:
+                 scan_batch: int = 1000, hold: timedelta = timedelta(0),
+                 scan_interval: timedelta = timedelta(seconds=5)) -> None:
         self.store = store
         self.publish_all = publish_all
         self.topics = topics
@@ -67,6 +82,14 @@ class SlaWatcher:
         self.scan_batch = scan_batch
         self.scan_limit = scan_batch * ROUND_BATCHES
         self._tally_missing = False  # warned once per absence, not every scan
+        # Received-only new cases kept back for the next batch (see `_Held`): at most
+        # `hold`, plus one scan interval until `release_held` writes them. A case is kept
+        # back only while none of its marks can fall due before it is written (the scanner
+        # sees written cases only), and its records are not committed meanwhile (`holds`).
+        self.hold = hold
+        self.scan_interval = scan_interval
+        self._held: dict[str, _Held] = {}
+        self._lock = asyncio.Lock()  # the held cases change under it only
 
     def _timezone_of(self, agency_id: str | None) -> str | None:
         agency = self.agencies.get(agency_id)
@@ -79,33 +102,86 @@ class SlaWatcher:
     # -- lifecycle events -----------------------------------------------------------------
     async def handle_events(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []
-        by_case: dict[str, list[ComplaintReceived | ComplaintStatusChanged]] = {}
-        for record in records:
-            try:
-                event = decode_event(record.value)
-            except (NotAJsonObject, ValidationError, ValueError) as exc:
-                dead.append(DeadLetter(record, str(exc)[:500], "invalid_event"))
-                continue
-            if isinstance(event, ComplaintReceived | ComplaintStatusChanged):
-                by_case.setdefault(event.tracking_id, []).append(event)
+        async with self._lock:
+            held = self._held
+            by_case: dict[str, list[Item]] = {tid: list(h.items) for tid, h in held.items()}
+            for record in records:
+                try:
+                    event = decode_event(record.value)
+                except (NotAJsonObject, ValidationError, ValueError) as exc:
+                    dead.append(DeadLetter(record, str(exc)[:500], "invalid_event"))
+                    continue
+                if isinstance(event, ComplaintReceived | ComplaintStatusChanged):
+                    by_case.setdefault(event.tracking_id, []).append((record, event))
+            # Only once everything is written: a failed batch is retried with the cases
+            # that were held before it still held.
+            self._held = await self._settle(by_case, {tid: h.since for tid, h in held.items()})
+        return dead
+
+    async def release_held(self) -> None:
+        """Write the cases held for `hold` or longer (the scan loop calls this before each
+        scan, so a case is never held much longer, also when no more events come)."""
+        async with self._lock:
+            now = self.clock.now()
+            await self._write_held({tid for tid, h in self._held.items()
+                                    if h.since + self.hold <= now})
+
+    async def write_held(self, partitions: set[tuple[str, int]]) -> None:
+        """Write the held cases of partitions this instance is losing, at once: the commit
+        of the batch under way may pass their records (their bound is gone with them), and
+        the partitions' new owner then reads from there."""
+        async with self._lock:
+            await self._write_held({tid for tid, h in self._held.items()
+                                    if any((r.topic, r.partition) in partitions
+                                           for r, _ in h.items)})
+
+    async def _write_held(self, cases: set[str]) -> None:
+        if not cases:
+            return
+        due = {tid: self._held[tid] for tid in cases}
+        await self._settle({tid: list(h.items) for tid, h in due.items()},
+                           {tid: h.since for tid, h in due.items()}, may_hold=False)
+        self._held = {tid: h for tid, h in self._held.items() if tid not in due}
+
+    def holds(self) -> dict[tuple[str, int], int]:
+        """Per partition, the offset of the earliest record held: the commit stops there."""
+        earliest: dict[tuple[str, int], int] = {}
+        for held in self._held.values():
+            for record, _ in held.items:
+                key = (record.topic, record.partition)
+                earliest[key] = min(record.offset, earliest.get(key, record.offset))
+        return earliest
+
+    async def _settle(self, by_case: dict[str, list[Item]], since: dict[str, datetime],
+                      *, may_hold: bool = True) -> dict[str, _Held]:
+        """Apply and write every case (those held before are in `since`), retrying those
+        that lost a race; returns the cases kept back instead of written."""
         pending = by_case
+        kept: dict[str, _Held] = {}
+        unread = set(since)  # held cases were not stored when held: no need to read them
         for _ in range(MAX_CONFLICT_ROUNDS):
             if not pending:
-                return dead
-            lost = await self._apply(pending)
+                return kept
+            lost, held = await self._apply(pending, since, unread, may_hold)
+            kept.update(held)
+            unread = set()
             metrics.CLOCK_CONFLICTS.inc(len(lost))
-            pending = {tid: events for tid, events in pending.items() if tid in lost}
+            pending = {tid: items for tid, items in pending.items() if tid in lost}
         raise RuntimeError(f"clock writes kept conflicting for {len(pending)} cases")
 
-    async def _apply(self, by_case: dict[str, list[Any]]) -> set[str]:
+    async def _apply(self, by_case: dict[str, list[Item]], since: dict[str, datetime],
+                     unread: set[str], may_hold: bool) -> tuple[set[str], dict[str, _Held]]:
         """Apply each case's events to its stored clocks; one bulk compare-and-set write
-        for the cases that changed. Returns the cases that lost a race (to retry)."""
-        stored = await self.store.for_cases(by_case)
+        for the cases that changed and are not kept back. Returns the cases that lost a race
+        (to retry) and those kept back."""
+        stored = await self.store.for_cases(tid for tid in by_case if tid not in unread)
+        now = self.clock.now()
         writes: list[CaseClocks] = []
-        for tracking_id, events in by_case.items():
-            before = stored[tracking_id]
+        kept: dict[str, _Held] = {}
+        for tracking_id, items in by_case.items():
+            before = stored.get(tracking_id) or CaseClocks(tracking_id)
             clocks = before.clocks
-            for event in events:
+            for _, event in items:
                 if isinstance(event, ComplaintReceived):
                     clocks = apply_received(clocks, event, policy=self.policy,
                                             calendars=self.calendars,
@@ -115,9 +191,26 @@ class SlaWatcher:
                                                 calendars=self.calendars,
                                                 timezone_of=self._timezone_of)
             after = before.with_clocks(clocks)
-            if after.changed_from(before):
+            if not after.changed_from(before):
+                continue
+            held_since = since.get(tracking_id, now)
+            if may_hold and self._may_hold(before, items, after, held_since, now):
+                kept[tracking_id] = _Held(held_since, tuple(items))
+            else:
                 writes.append(after)
-        return await self.store.write(writes)
+        return await self.store.write(writes), kept
+
+    def _may_hold(self, before: CaseClocks, items: list[Item], after: CaseClocks,
+                  since: datetime, now: datetime) -> bool:
+        """Whether a case may wait for a later batch: a new case with nothing but its
+        complaint.received, held for less than `hold`, none of whose marks can fall due
+        before it is written (at the latest one scan interval after `hold`)."""
+        if not self.hold or before.version != NEW or since + self.hold <= now:
+            return False
+        if not all(isinstance(event, ComplaintReceived) for _, event in items):
+            return False
+        due = [clock.next_due_at for clock in after.clocks if clock.next_due_at is not None]
+        return not due or min(due) > now + self.hold + self.scan_interval
 
     # -- the scanner ----------------------------------------------------------------------
     async def scan(self) -> int:

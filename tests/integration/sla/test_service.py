@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
 from pymongo import AsyncMongoClient
 
 from services.sla.adapters.clocks import COLLECTION
@@ -30,6 +32,7 @@ from .support import (
     ASSIGNEE,
     COORDINATOR,
     FULL_SCHEDULE,
+    HOURS_POLICY,
     PARENT,
     close_to,
     duplicates,
@@ -319,3 +322,82 @@ async def test_a_restart_after_the_deadlines_passed_catches_up_once(fresh: Sla) 
         assert event["overdue_seconds"] >= 2.5
     assert await fresh.open_clocks(restarted) == {"routing": 0, "response": len(cases),
                                                   "resolution": len(cases), "auto_close": 0}
+
+
+# -- new cases kept back for their assignment ---------------------------------------------
+async def committed(sla: Sla, topic: str, partitions: int = 3) -> dict[int, int | None]:
+    """The sla group's committed offsets of a topic, per partition (None: nothing yet)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=sla.bootstrap,
+                                group_id=f"{sla.prefix}lapor-sla", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {n: await consumer.committed(TopicPartition(sla.prefix + topic, n))
+                for n in range(partitions)}
+    finally:
+        await consumer.stop()
+
+
+async def stored_case(sla: Sla, tracking_id: str) -> dict[str, Any] | None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(sla.env["LAPOR_MONGODB_URI"])
+    try:
+        return await client[sla.env["LAPOR_MONGODB_DATABASE"]][COLLECTION].find_one(
+            {"_id": tracking_id})
+    finally:
+        await client.close()
+
+
+async def wait_for_case(sla: Sla, tracking_id: str, stages: int, timeout: float = 20.0
+                        ) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        case = await stored_case(sla, tracking_id)
+        if case is not None and len(case["clocks"]) >= stages:
+            return case
+        assert time.monotonic() < deadline, f"{tracking_id}: {case}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def holding(infra: LocalInfra, tmp_path: Path) -> AsyncIterator[Sla]:
+    """A tenant whose deadlines are hours (so new cases may wait for their assignment),
+    with a 2 s hold."""
+    env = tenant(infra, write_policy(tmp_path, HOURS_POLICY)) | {"LAPOR_SLA_HOLD_MS": "2000"}
+    service = Sla(env, tmp_path)
+    yield service
+    service.kill()
+
+
+async def test_a_case_assigned_a_batch_later_is_written_once_and_committed_after(
+        holding: Sla) -> None:
+    holding.start()
+    case = new_case()
+    await holding.send(received(case, now()))  # the first record of its partition: offset 0
+    await asyncio.sleep(0.5)  # taken in a batch of its own (no window), and kept back
+    assert await stored_case(holding, case) is None
+    # The batch was committed, but not past the record kept back.
+    assert set((await committed(holding, "complaints.received")).values()) <= {None, 0}
+    await holding.send(status(case, Status.ASSIGNED, now()))
+    document = await wait_for_case(holding, case, stages=3)
+    assert document["version"] == 0  # inserted once, with both events: never replaced
+    assert [c["state"] for c in document["clocks"]] == ["stopped", "running", "running"]
+    deadline = time.monotonic() + 10
+    while sorted((await committed(holding, "complaints.received")).values(),
+                 key=lambda offset: offset or 0)[-1] != 1:
+        assert time.monotonic() < deadline, "the complaint.received was never committed"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_case_kept_back_when_the_service_dies_is_written_after_the_restart(
+        holding: Sla) -> None:
+    (first,) = holding.start()
+    case, received_at = new_case(), now()
+    await holding.send(received(case, received_at))
+    await asyncio.sleep(0.5)
+    assert await stored_case(holding, case) is None  # kept back, waiting for its assignment
+    first.kill()  # SIGKILL: what it held is gone with it, and was never committed
+    holding.start()
+    # No assignment comes: after the hold, the routing clock is written on its own.
+    document = await wait_for_case(holding, case, stages=1)
+    (routing,) = document["clocks"]
+    assert routing["stage"] == "routing" and routing["state"] == "running"
+    assert close_to(routing["started_at"].replace(tzinfo=received_at.tzinfo), received_at)

@@ -65,6 +65,7 @@ class _Held:
 
     since: datetime
     items: tuple[Item, ...]
+    clocks: tuple[SlaClock, ...]  # what its events made of a new case, kept to build on
 
 
 class SlaWatcher:
@@ -115,7 +116,7 @@ class SlaWatcher:
                     by_case.setdefault(event.tracking_id, []).append((record, event))
             # Only once everything is written: a failed batch is retried with the cases
             # that were held before it still held.
-            self._held = await self._settle(by_case, {tid: h.since for tid, h in held.items()})
+            self._held = await self._settle(by_case, held)
         return dead
 
     async def release_held(self) -> None:
@@ -139,8 +140,7 @@ class SlaWatcher:
         if not cases:
             return
         due = {tid: self._held[tid] for tid in cases}
-        await self._settle({tid: list(h.items) for tid, h in due.items()},
-                           {tid: h.since for tid, h in due.items()}, may_hold=False)
+        await self._settle({tid: list(h.items) for tid, h in due.items()}, due, may_hold=False)
         self._held = {tid: h for tid, h in self._held.items() if tid not in due}
 
     def holds(self) -> dict[tuple[str, int], int]:
@@ -152,36 +152,40 @@ class SlaWatcher:
                 earliest[key] = min(record.offset, earliest.get(key, record.offset))
         return earliest
 
-    async def _settle(self, by_case: dict[str, list[Item]], since: dict[str, datetime],
+    async def _settle(self, by_case: dict[str, list[Item]], held: dict[str, _Held],
                       *, may_hold: bool = True) -> dict[str, _Held]:
-        """Apply and write every case (those held before are in `since`), retrying those
-        that lost a race; returns the cases kept back instead of written."""
+        """Apply and write every case (`held`: those held before, whose items come first),
+        retrying those that lost a race; returns the cases kept back instead of written."""
         pending = by_case
         kept: dict[str, _Held] = {}
-        unread = set(since)  # held cases were not stored when held: no need to read them
+        fresh = True  # held cases were not stored when held: build on what they were then
         for _ in range(MAX_CONFLICT_ROUNDS):
             if not pending:
                 return kept
-            lost, held = await self._apply(pending, since, unread, may_hold)
-            kept.update(held)
-            unread = set()
+            lost, again = await self._apply(pending, held, fresh, may_hold)
+            kept.update(again)
+            fresh = False  # a lost case is applied afresh to what is stored
             metrics.CLOCK_CONFLICTS.inc(len(lost))
             pending = {tid: items for tid, items in pending.items() if tid in lost}
         raise RuntimeError(f"clock writes kept conflicting for {len(pending)} cases")
 
-    async def _apply(self, by_case: dict[str, list[Item]], since: dict[str, datetime],
-                     unread: set[str], may_hold: bool) -> tuple[set[str], dict[str, _Held]]:
-        """Apply each case's events to its stored clocks; one bulk compare-and-set write
-        for the cases that changed and are not kept back. Returns the cases that lost a race
-        (to retry) and those kept back."""
-        stored = await self.store.for_cases(tid for tid in by_case if tid not in unread)
+    async def _apply(self, by_case: dict[str, list[Item]], held: dict[str, _Held],
+                     fresh: bool, may_hold: bool) -> tuple[set[str], dict[str, _Held]]:
+        """Apply each case's events to its stored clocks (a case held before, while
+        `fresh`: to the clocks its held events made, with the events that came since); one
+        bulk compare-and-set write for the cases that changed and are not kept back.
+        Returns the cases that lost a race (to retry) and those kept back."""
+        start = held if fresh else {}
+        stored = await self.store.for_cases(tid for tid in by_case if tid not in start)
         now = self.clock.now()
         writes: list[CaseClocks] = []
         kept: dict[str, _Held] = {}
         for tracking_id, items in by_case.items():
             before = stored.get(tracking_id) or CaseClocks(tracking_id)
-            clocks = before.clocks
-            for _, event in items:
+            clocks, todo = before.clocks, items
+            if tracking_id in start:
+                clocks, todo = start[tracking_id].clocks, items[len(start[tracking_id].items):]
+            for _, event in todo:
                 if isinstance(event, ComplaintReceived):
                     clocks = apply_received(clocks, event, policy=self.policy,
                                             calendars=self.calendars,
@@ -193,9 +197,9 @@ class SlaWatcher:
             after = before.with_clocks(clocks)
             if not after.changed_from(before):
                 continue
-            held_since = since.get(tracking_id, now)
+            held_since = held[tracking_id].since if tracking_id in held else now
             if may_hold and self._may_hold(before, items, after, held_since, now):
-                kept[tracking_id] = _Held(held_since, tuple(items))
+                kept[tracking_id] = _Held(held_since, tuple(items), after.clocks)
             else:
                 writes.append(after)
         return await self.store.write(writes), kept

@@ -268,3 +268,25 @@ async def test_the_consumer_tells_the_handler_which_partitions_it_is_losing() ->
     await listener.on_partitions_revoked([TopicPartition("complaints.received", 2)])
     await listener.on_partitions_revoked([])  # nothing lost: nothing to tell
     assert told == [{("complaints.received", 2)}]
+
+
+async def test_a_held_case_is_built_on_not_applied_again(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    import services.sla.handlers as handlers
+    applied: list[str] = []
+    real = handlers.apply_received
+
+    def counting(clocks: Any, event: ComplaintReceived, **kwargs: Any) -> Any:
+        applied.append(event.tracking_id)
+        return real(clocks, event, **kwargs)
+
+    monkeypatch.setattr(handlers, "apply_received", counting)
+    store, clock, partition = MemoryStore(), ManualClock(at(0)), Partition()
+    sla = watcher(store, clock)
+    await sla.handle_events(partition.records(received("CASE-1", at(0))))
+    clock.advance(1)
+    await sla.handle_events(partition.records(received("CASE-2", clock.now())))  # held again
+    await sla.handle_events(partition.records(assigned("CASE-1", clock.now())))
+    assert applied == ["CASE-1", "CASE-2"]  # each complaint.received once
+    assert [c["state"] for c in store.cases["CASE-1"]["clocks"]] == [
+        "stopped", "running", "running"]

@@ -4,7 +4,8 @@ A subscriber hands a batch of raw records to a service's batch handler. The hand
 the records it could never process (`DeadLetter`: bad bytes, failed validation); they go to
 `<topic>.dlq` with the CONTRACT.md section 2 headers. Only after the handler and every
 publish finished is the offset committed (manual acknowledgement): a crash at any point
-means redelivery, never loss, so handlers must be idempotent.
+means redelivery, never loss, so handlers must be idempotent. A handler that keeps records
+back for a later batch has its partitions committed only up to the earliest of them.
 
 Failures that the handler raises are retried in place with capped exponential backoff:
 - infrastructure errors (database or broker unreachable) are retried until they heal, since
@@ -258,14 +259,17 @@ def record_lag(kafka_consumer: Any, service: str, records: Sequence[InboundRecor
             CONSUMER_LAG.labels(service, topic, str(partition)).set(max(highwater - offset - 1, 0))
 
 
+OnRevoked = Callable[[set[tuple[str, int]]], Awaitable[None]]
+"""Told the `(topic, partition)`s this instance is about to lose."""
+
+
 class LagCleaner(ConsumerRebalanceListener):  # type: ignore[misc]
     """Forget the lag of partitions this instance no longer owns: another replica reports
     them now, and a stale figure here would look like a stuck consumer. Tells the handler
     which partitions went (`on_revoked`), and a lead order that the assignment changed."""
 
     def __init__(self, service: str, on_assigned: Callable[[], None] | None = None,
-                 on_revoked: Callable[[set[tuple[str, int]]], Awaitable[None]] | None = None
-                 ) -> None:
+                 on_revoked: OnRevoked | None = None) -> None:
         self.service = service
         self.on_assigned = on_assigned
         self.on_revoked = on_revoked
@@ -311,8 +315,7 @@ async def commit_short_of(kafka_consumer: Any, held: Mapping[tuple[str, int], in
 def subscribe(broker: KafkaBroker, consumer: ReliableConsumer, topic: str | Sequence[str],
               handler: BatchHandler, settings: Settings, *, max_records: int | None = None,
               batch_window_ms: int | None = None, lead_topic: str | None = None,
-              holds: Holds | None = None, on_revoked: Callable[[set[tuple[str, int]]],
-                                                               Awaitable[None]] | None = None,
+              holds: Holds | None = None, on_revoked: OnRevoked | None = None,
               title: str | None = None, description: str | None = None) -> Any:
     """Register a batch subscriber with manual commit after `handler` and its publishes.
 

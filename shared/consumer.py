@@ -41,8 +41,10 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 
+from shared.codec import NotAJsonObject, decode_event
 from shared.lead_topic import LeadOrder, in_lead_order
 from shared.logging import bind_event, redact_text, unbind_event
 from shared.metrics import (
@@ -103,6 +105,24 @@ class PermanentError(Exception):
 
 BatchHandler = Callable[[Sequence[InboundRecord]], Awaitable[Sequence[DeadLetter]]]
 RecordHandler = Callable[[InboundRecord], Awaitable[None]]
+
+
+def decode_events(records: Sequence[InboundRecord], kinds: Any
+                  ) -> tuple[list[tuple[InboundRecord, Any]], list[DeadLetter]]:
+    """The records' events of the given kinds (a type or a union; other events are not
+    this handler's), each with its record, and a dead letter for every record that is not
+    a valid event."""
+    events: list[tuple[InboundRecord, Any]] = []
+    dead: list[DeadLetter] = []
+    for record in records:
+        try:
+            event = decode_event(record.value)
+        except (NotAJsonObject, ValidationError, ValueError) as exc:
+            dead.append(DeadLetter(record, str(exc)[:500], "invalid_event"))
+            continue
+        if isinstance(event, kinds):
+            events.append((record, event))
+    return events, dead
 
 
 def one_by_one(handler: RecordHandler) -> BatchHandler:

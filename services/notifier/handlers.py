@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from services.notifier import metrics
 from services.notifier.adapters.ledger import Ledger
@@ -24,8 +23,7 @@ from services.notifier.domain.planning import (
 )
 from shared.citizen_secret import normalise_citizen_secret
 from shared.clock import Clock
-from shared.codec import NotAJsonObject, decode_event
-from shared.consumer import DeadLetter, InboundRecord
+from shared.consumer import DeadLetter, InboundRecord, decode_events
 from shared.contract import (
     ComplaintReceived,
     ComplaintStatusChanged,
@@ -57,16 +55,8 @@ class Notifier:
         self.secret_for = secret_for
 
     async def handle(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
-        dead: list[DeadLetter] = []
-        events: list[Plannable] = []
-        for record in records:
-            try:
-                event = decode_event(record.value)
-            except (NotAJsonObject, ValidationError, ValueError) as exc:
-                dead.append(DeadLetter(record, str(exc)[:500], "invalid_event"))
-                continue
-            if isinstance(event, Plannable):
-                events.append(event)
+        decoded, dead = decode_events(records, Plannable)
+        events: list[Plannable] = [event for _, event in decoded]
         if not events:
             return dead
         received = [e for e in events if isinstance(e, ComplaintReceived)]

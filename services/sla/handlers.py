@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from services.sla import metrics
 from services.sla.adapters.clocks import CLAIM_LEASE, NEW, CaseClocks, ClockStore
@@ -29,8 +29,7 @@ from services.sla.domain import (
 )
 from shared.agencies import AgencyRegistry
 from shared.clock import Clock, as_utc
-from shared.codec import NotAJsonObject, decode_event
-from shared.consumer import DeadLetter, InboundRecord
+from shared.consumer import DeadLetter, InboundRecord, decode_events
 from shared.contract import Action, ComplaintReceived, ComplaintStatusChanged
 from shared.topics import Topics
 
@@ -102,18 +101,12 @@ class SlaWatcher:
 
     # -- lifecycle events -----------------------------------------------------------------
     async def handle_events(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
-        dead: list[DeadLetter] = []
+        events, dead = decode_events(records, LifecycleEvent)
         async with self._lock:
             held = self._held
             by_case: dict[str, list[Item]] = {tid: list(h.items) for tid, h in held.items()}
-            for record in records:
-                try:
-                    event = decode_event(record.value)
-                except (NotAJsonObject, ValidationError, ValueError) as exc:
-                    dead.append(DeadLetter(record, str(exc)[:500], "invalid_event"))
-                    continue
-                if isinstance(event, ComplaintReceived | ComplaintStatusChanged):
-                    by_case.setdefault(event.tracking_id, []).append((record, event))
+            for record, event in events:
+                by_case.setdefault(event.tracking_id, []).append((record, event))
             # Only once everything is written: a failed batch is retried with the cases
             # that were held before it still held.
             self._held = await self._settle(by_case, held)

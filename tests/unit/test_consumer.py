@@ -63,3 +63,27 @@ async def test_a_coordination_error_or_a_stopped_consumer_leaves_the_batch_as_it
 
 async def test_a_getmany_stuck_in_a_rebalance_is_given_up() -> None:
     assert await take_what_arrived(StubConsumer(hangs=True), 1, 7) == []
+
+
+def test_decode_events_keeps_its_kinds_and_dead_letters_what_is_no_event() -> None:
+    from datetime import UTC, datetime
+
+    from shared.codec import encode
+    from shared.consumer import decode_events
+    from shared.contract import Actor, ActorType, ComplaintStatusChanged, SlaWarning, Status
+
+    now = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    status = ComplaintStatusChanged(occurred_at=now, tracking_id="ABCD-EFGH-J",
+                                    status=Status.ASSIGNED, agency_id="kutim-pupr",
+                                    actor=Actor(type=ActorType.SYSTEM, id="router"))
+    warning = SlaWarning(occurred_at=now, tracking_id="ABCD-EFGH-J", stage="response",
+                         threshold=0.5, due_at=now)
+    records = [InboundRecord("complaints.status", 0, offset, None, value) for offset, value in
+               enumerate([encode(status), b"not json", encode(warning),
+                          b'{"event_type": "complaint.unknown"}'])]
+    events, dead = decode_events(records, ComplaintStatusChanged)
+    assert [(record.offset, type(event)) for record, event in events] == [
+        (0, ComplaintStatusChanged)]  # the warning is not this handler's: skipped, not dead
+    assert [(letter.record.offset, letter.error_type) for letter in dead] == [
+        (1, "invalid_event"), (3, "invalid_event")]
+    assert "not JSON" in dead[0].error and "complaint.unknown" in dead[1].error

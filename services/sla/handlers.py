@@ -110,6 +110,7 @@ class SlaWatcher:
             # Only once everything is written: a failed batch is retried with the cases
             # that were held before it still held.
             self._held = await self._settle(by_case, held)
+            metrics.CASES_WAITING.set(len(self._held))
         return dead
 
     async def release_held(self) -> None:
@@ -135,6 +136,7 @@ class SlaWatcher:
         due = {tid: self._held[tid] for tid in cases}
         await self._settle({tid: list(h.items) for tid, h in due.items()}, due, may_hold=False)
         self._held = {tid: h for tid, h in self._held.items() if tid not in due}
+        metrics.CASES_WAITING.set(len(self._held))
 
     def holds(self) -> dict[tuple[str, int], int]:
         """Per partition, the offset of the earliest record held: the commit stops there."""

@@ -13,3 +13,5 @@ SCAN_SECONDS = Histogram("lapor_sla_scan_seconds", "Duration of one scan for due
                          buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10))
 CLOCK_CONFLICTS = Counter("lapor_sla_clock_conflicts_total",
                           "Clock writes lost to a concurrent writer and retried.")
+CASES_WAITING = Gauge("lapor_sla_cases_waiting",
+                      "New cases kept back for their assignment: not written, not committed.")

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.sla.adapters.clocks import NEW, CaseClocks
 from services.sla.handlers import SlaWatcher
@@ -25,6 +26,11 @@ from .builders import at, drill_policy, received_event, status_event
 
 HOLD = timedelta(seconds=5)
 SCAN = timedelta(seconds=5)
+
+
+def waiting() -> float | None:
+    """The `lapor_sla_cases_waiting` gauge."""
+    return REGISTRY.get_sample_value("lapor_sla_cases_waiting")
 
 
 class MemoryStore:
@@ -106,6 +112,7 @@ async def test_a_new_case_waits_for_its_assignment_and_is_inserted_once() -> Non
     assert await sla.handle_events(first) == []
     assert store.cases == {}  # kept back: nothing written
     assert sla.holds() == {("complaints.received", 0): first[0].offset}  # nor committed
+    assert waiting() == 1
     clock.advance(2)
     await sla.handle_events(partition.records(assigned("CASE-1", clock.now())))
     assert (store.inserts, store.replaces) == (1, 0)
@@ -114,6 +121,7 @@ async def test_a_new_case_waits_for_its_assignment_and_is_inserted_once() -> Non
     assert [c["stage"] for c in document["clocks"]] == ["routing", "response", "resolution"]
     assert [c["state"] for c in document["clocks"]] == ["stopped", "running", "running"]
     assert sla.holds() == {}
+    assert waiting() == 0
 
 
 async def test_without_holding_the_same_case_is_inserted_then_replaced() -> None:
@@ -153,10 +161,12 @@ async def test_release_writes_what_was_held_long_enough_when_nothing_more_comes(
     await sla.release_held()
     assert set(store.cases) == {"CASE-1"}
     assert sla.holds() == {("complaints.received", 0): 101}
+    assert waiting() == 1
     clock.advance(HOLD)
     await sla.release_held()
     assert set(store.cases) == {"CASE-1", "CASE-2"}
     assert sla.holds() == {}
+    assert waiting() == 0
 
 
 async def test_a_case_with_a_mark_due_before_it_could_be_written_is_written_at_once() -> None:

@@ -2,8 +2,9 @@
 
 Clocks (`sla_case_clocks`): one document per case, `_id` = the tracking id, holding the
 case's stage clocks (routing, response, resolution, auto_close) and a `version`. A case
-is one read and one write however many of its clocks an event moves: `complaint.received`
-inserts the document, the assignment replaces it. Every write is a compare-and-set: a new
+is one read and one write however many of its clocks an event moves: the first events
+insert the document (the watcher keeps a new case back until its assignment comes, for a
+few seconds, so usually both), later ones replace it. Every write is a compare-and-set: a new
 case is an insert, every later write `replace_one({_id, version: expected}, doc,
 upsert=True)`. When someone else changed (or created) the case first, the filter misses,
 the upsert collides on `_id` and the write comes back as a duplicate-key error for exactly

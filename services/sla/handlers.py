@@ -37,6 +37,7 @@ log = structlog.get_logger("sla")
 
 PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
 MAX_CONFLICT_ROUNDS = 20
+MAX_HELD = 10_000  # new cases kept back at most (a catch-up reads fast): the rest are written
 MAX_ROUNDS_PER_SCAN = 100  # a bound, not a target: one scan handles up to this many rounds
 ROUND_BATCHES = 20  # batches per round: the clocks a round keeps in memory to advance
 UNASSIGNED = "none"  # the agency label of routing-stage metrics (no assignee yet)
@@ -71,7 +72,8 @@ class SlaWatcher:
     def __init__(self, *, store: ClockStore, publish_all: PublishAll, topics: Topics,
                  policy: SlaPolicy, agencies: AgencyRegistry, clock: Clock,
                  scan_batch: int = 1000, hold: timedelta = timedelta(0),
-                 scan_interval: timedelta = timedelta(seconds=5)) -> None:
+                 scan_interval: timedelta = timedelta(seconds=5), max_held: int = MAX_HELD
+                 ) -> None:
         self.store = store
         self.publish_all = publish_all
         self.topics = topics
@@ -88,6 +90,7 @@ class SlaWatcher:
         # sees written cases only), and its records are not committed meanwhile (`holds`).
         self.hold = hold
         self.scan_interval = scan_interval
+        self.max_held = max_held
         self._held: dict[str, _Held] = {}
         self._lock = asyncio.Lock()  # the held cases change under it only
 
@@ -193,7 +196,8 @@ class SlaWatcher:
             if not after.changed_from(before):
                 continue
             held_since = held[tracking_id].since if tracking_id in held else now
-            if may_hold and self._may_hold(before, items, after, held_since, now):
+            if may_hold and len(kept) < self.max_held and self._may_hold(
+                    before, items, after, held_since, now):
                 kept[tracking_id] = _Held(held_since, tuple(items), after.clocks)
             else:
                 writes.append(after)

@@ -90,11 +90,11 @@ class Partition:
 
 
 def watcher(store: MemoryStore, clock: ManualClock, hold: timedelta = HOLD,
-            **stages: str) -> SlaWatcher:
+            max_held: int = 10_000, **stages: str) -> SlaWatcher:
     return SlaWatcher(store=store, publish_all=_no_publish, topics=Topics(),  # type: ignore[arg-type]
                       policy=drill_policy(**stages),
                       agencies=load_agencies(Settings().agencies_file), clock=clock,
-                      hold=hold, scan_interval=SCAN)
+                      hold=hold, scan_interval=SCAN, max_held=max_held)
 
 
 def received(case: str, when: datetime) -> ComplaintReceived:
@@ -300,3 +300,12 @@ async def test_a_held_case_is_built_on_not_applied_again(monkeypatch: pytest.Mon
     assert applied == ["CASE-1", "CASE-2"]  # each complaint.received once
     assert [c["state"] for c in store.cases["CASE-1"]["clocks"]] == [
         "stopped", "running", "running"]
+
+
+async def test_no_more_cases_are_kept_back_than_the_bound() -> None:
+    store, clock, partition = MemoryStore(), ManualClock(at(0)), Partition()
+    sla = watcher(store, clock, max_held=2)
+    await sla.handle_events(partition.records(*(received(f"CASE-{n}", at(0))
+                                                for n in range(5))))
+    assert len(sla.holds()) == 1 and waiting() == 2  # two wait, in one partition
+    assert len(store.cases) == 3  # the rest are written at once

@@ -319,9 +319,10 @@ async def commit_short_of(kafka_consumer: Any, held: Mapping[tuple[str, int], in
     """Commit the consumer's position on every assigned partition, except that a partition
     with records still held is committed only up to its earliest held record: a restart or
     a new owner of the partition reads them again, so a held record is never lost.
-    Returns False when the consumer cannot be told offsets (FastStream's stand-in consumer
-    in unit tests): the caller then commits as usual."""
-    if not hasattr(kafka_consumer, "assignment"):
+    Returns False, committing nothing, when nothing is held or the consumer cannot be told
+    offsets (FastStream's stand-in consumer in unit tests): the caller then commits as
+    usual (the consumed positions, with no lookup per partition)."""
+    if not held or not hasattr(kafka_consumer, "assignment"):
         return False
     offsets: dict[TopicPartition, int] = {}
     for tp in kafka_consumer.assignment():

@@ -262,7 +262,10 @@ async def test_the_commit_stops_at_the_earliest_held_record_of_each_partition() 
         ("complaints.received", 0): 101, ("complaints.received", 1): 80,
         ("complaints.status", 0): 510}
     # FastStream's stand-in consumer in unit tests cannot be told offsets: commit as usual.
-    assert not await commit_short_of(object(), {})
+    assert not await commit_short_of(object(), {("complaints.received", 0): 101})
+    # Nothing held: the usual commit of the consumed positions does it.
+    idle = FakeKafkaConsumer({("complaints.received", 0): 120})
+    assert not await commit_short_of(idle, {}) and idle.committed is None
 
 
 async def test_the_consumer_tells_the_handler_which_partitions_it_is_losing() -> None:

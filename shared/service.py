@@ -48,6 +48,11 @@ async def _freeze_what_startup_built() -> None:
     gc.freeze()
 
 
+def _retrieve(ack: asyncio.Future[Any]) -> None:
+    if not ack.cancelled():
+        ack.exception()
+
+
 class ServiceRuntime:
     def __init__(self, name: str, settings: Settings | None = None) -> None:
         self.name = name
@@ -114,13 +119,36 @@ class ServiceRuntime:
                               description=description)
 
     async def publish(self, event: BaseModel, topic: str) -> None:
-        await self.broker.publish(encode(event), topic, key=key_for(event), headers=HEADERS)
-        EVENTS_PUBLISHED.labels(self.name, topic).inc()
+        await self.publish_all([(event, topic)])
 
     async def publish_all(self, items: Sequence[tuple[BaseModel, str]]) -> None:
-        """Publish many events concurrently (the producer batches them); returns once all
-        are acknowledged. Order per key holds: one producer, one partition per key."""
-        await asyncio.gather(*(self.publish(event, topic) for event, topic in items))
+        """Publish many events; returns once the broker acknowledged every one, and raises
+        the first failure (the caller publishes them again: events keep their ids).
+
+        Each event is handed to the producer in order without waiting for its
+        acknowledgement (`no_confirm`: the producer batches them into few requests), then
+        the acknowledgements are awaited together: no task per event, which halved the
+        CPU of a publish (docs/benchmark-history.md, thirteenth round). Order per key
+        holds: one producer, one partition per key, handed over in order. The event's id
+        is its correlation id."""
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            for event, topic in items:
+                ack = await self.broker.publish(
+                    encode(event), topic, key=key_for(event), headers=HEADERS,
+                    correlation_id=getattr(event, "event_id", None), no_confirm=True)
+                if isinstance(ack, asyncio.Future):  # the in-memory test broker: done already
+                    acks.append(ack)
+        except BaseException:
+            for ack in acks:  # failing later, unawaited: retrieve it, or asyncio warns
+                ack.add_done_callback(_retrieve)
+            raise
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+        for _, topic in items:
+            EVENTS_PUBLISHED.labels(self.name, topic).inc()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def _broker_ok(self) -> bool:

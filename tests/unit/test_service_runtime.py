@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from datetime import UTC, datetime
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 
 from shared import service
+from shared.contract import SlaWarning
+from shared.metrics import EVENTS_PUBLISHED
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -29,3 +34,79 @@ async def test_the_freeze_moves_the_live_objects_out_of_the_collectors_sight() -
         assert gc.get_freeze_count() > 1000
     finally:
         gc.unfreeze()
+
+
+class _HandOver:
+    """Stands in for the broker: keeps each published event's acknowledgement to settle
+    by hand, and can fail the handover itself at the nth event."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.acks: list[asyncio.Future[None]] = []
+        self.fail_at = fail_at
+
+    async def publish(self, body: bytes, topic: str, **kwargs: object) -> asyncio.Future[None]:
+        if len(self.acks) == self.fail_at:
+            raise KafkaTimeoutError("no metadata")
+        self.acks.append(asyncio.get_running_loop().create_future())
+        return self.acks[-1]
+
+
+def _warnings(n: int) -> list[tuple[SlaWarning, str]]:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    return [(SlaWarning(occurred_at=now, tracking_id=f"WARN-{i:04d}-K", stage="response",
+                        threshold=0.5, due_at=now), "lapor.sla") for i in range(n)]
+
+
+def _published() -> float:
+    return EVENTS_PUBLISHED.labels("sla", "lapor.sla")._value.get()  # type: ignore[no-any-return]
+
+
+async def test_publish_all_returns_once_every_event_is_acknowledged() -> None:
+    runtime = ServiceRuntime("sla", Settings.for_service("sla"))
+    runtime.broker = broker = _HandOver()  # type: ignore[assignment]
+    before = _published()
+    publishing = asyncio.create_task(runtime.publish_all(_warnings(3)))
+    await asyncio.sleep(0)
+    assert len(broker.acks) == 3 and not publishing.done()  # all handed over, unconfirmed
+    for ack in broker.acks[:2]:
+        ack.set_result(None)
+    await asyncio.sleep(0)
+    assert not publishing.done()
+    broker.acks[2].set_result(None)
+    await publishing
+    assert _published() == before + 3
+
+
+async def test_publish_all_raises_a_refused_event_after_the_others_settled() -> None:
+    runtime = ServiceRuntime("sla", Settings.for_service("sla"))
+    runtime.broker = broker = _HandOver()  # type: ignore[assignment]
+    before = _published()
+    publishing = asyncio.create_task(runtime.publish_all(_warnings(3)))
+    await asyncio.sleep(0)
+    broker.acks[0].set_exception(KafkaTimeoutError("not acknowledged"))
+    await asyncio.sleep(0)
+    assert not publishing.done()  # the others are still on their way
+    broker.acks[1].set_result(None)
+    broker.acks[2].set_result(None)
+    with pytest.raises(KafkaTimeoutError, match="not acknowledged"):
+        await publishing
+    assert _published() == before  # counted only when all went out
+
+
+async def test_a_failed_handover_raises_and_leaves_no_unretrieved_failure() -> None:
+    runtime = ServiceRuntime("sla", Settings.for_service("sla"))
+    runtime.broker = broker = _HandOver(fail_at=2)  # type: ignore[assignment]
+    unretrieved: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
+    try:
+        with pytest.raises(KafkaTimeoutError, match="no metadata"):
+            await runtime.publish_all(_warnings(3))
+        broker.acks[0].set_exception(KafkaTimeoutError("late"))  # an earlier one fails later
+        broker.acks[1].set_result(None)
+        await asyncio.sleep(0)
+        broker.acks.clear()
+        gc.collect()
+        assert unretrieved == []
+    finally:
+        loop.set_exception_handler(None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import aiosmtplib
 from aiosmtplib.email import quote_address
@@ -162,10 +162,14 @@ class PipelinedConnection:
 
     @classmethod
     def take_over(cls, client: aiosmtplib.SMTP, timeout: float) -> PipelinedConnection:
-        """The connection `client` opened; `client` must not be used afterwards."""
+        """The connection `client` opened; `client` must not be used afterwards. Its
+        transport is taken as what it does, not by its class: uvloop's transports (an event
+        loop uvicorn picks when it is installed) are not `asyncio.WriteTransport`s."""
         transport = client.transport
-        assert isinstance(transport, asyncio.WriteTransport)
-        return cls(transport, timeout=timeout, size=client.supports_extension("size"),
+        if transport is None or transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        return cls(cast(asyncio.WriteTransport, transport), timeout=timeout,
+                   size=client.supports_extension("size"),
                    chunking=client.supports_extension("chunking"))
 
     def _write(self, data: bytes) -> None:

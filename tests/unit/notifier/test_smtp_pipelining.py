@@ -165,3 +165,46 @@ async def test_chunked_refusals_raise_the_same_errors_after_every_reply(
 def test_the_crlf_form_changes_only_bare_line_endings() -> None:
     assert crlf_form(b"a\r\n.b\r\n") == b"a\r\n.b\r\n"
     assert crlf_form(b"a\nb\rc\r\n") == b"a\r\nb\r\nc\r\n"
+
+
+class LoopTransport:
+    """A transport of another event loop's make (uvloop's): it does what a write
+    transport does, but is no `asyncio.WriteTransport`."""
+
+    def __init__(self, wire: Wire) -> None:
+        self.wire = wire
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wire, name)
+
+
+class _Opened:
+    """What aiosmtplib leaves once it has greeted the relay: its transport and extensions."""
+
+    def __init__(self, transport: Any, *extensions: str) -> None:
+        self.transport = transport
+        self.extensions = extensions
+
+    def supports_extension(self, name: str) -> bool:
+        return name in self.extensions
+
+
+async def test_a_connection_is_taken_over_whatever_class_its_transport_is() -> None:
+    wire = Wire([b"250 OK\r\n250 OK\r\n250 2.0.0 queued\r\n"])
+    transport = LoopTransport(wire)
+    assert not isinstance(transport, asyncio.WriteTransport)
+    connection = PipelinedConnection.take_over(
+        _Opened(transport, "pipelining", "chunking"), timeout=1)  # type: ignore[arg-type]
+    await connection.send(MESSAGE)
+    assert wire.writes == [envelope_commands(MESSAGE, size=False,
+                                             chunk=crlf_form(MESSAGE.data))]
+
+
+async def test_a_connection_closed_before_the_take_over_is_a_transient_failure() -> None:
+    wire = Wire()
+    wire.closed = True
+    for transport in (None, LoopTransport(wire)):
+        with pytest.raises(aiosmtplib.SMTPServerDisconnected) as lost:
+            PipelinedConnection.take_over(_Opened(transport, "pipelining"),  # type: ignore[arg-type]
+                                          timeout=1)
+        assert classify_smtp(lost.value) == FailureKind.TRANSIENT

@@ -3,15 +3,17 @@ Message-ID domain, Retry-After, and the outcome events published for the ledger.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.utils import parsedate_to_datetime
 
 import aiosmtplib
 import httpx
 import pytest
 
 from services.notifier.adapters.sms_gateway import SmsGatewayError, parse_retry_after
-from services.notifier.adapters.smtp import build_email
+from services.notifier.adapters.smtp import DateHeader, build_email
 from services.notifier.delivery import message_id_domain, outcome_event
 from services.notifier.domain.delivery_policy import (
     FailureKind,
@@ -190,3 +192,22 @@ def test_a_long_ascii_header_is_folded_at_spaces_and_unfolds_to_itself(value: st
     assert folded.replace("\r\n ", " ") == f"Subject: {value}\r\n"  # RFC 5322 unfolding
     parsed = HeaderParser(policy=policy.default).parsestr(folded + "\r\n")
     assert parsed["Subject"] == value
+
+
+def test_the_date_header_follows_the_clock_by_the_second() -> None:
+    now = [1_796_112_000.2]  # 2026-12-01 08:00:00.2 UTC
+    date = DateHeader(lambda: now[0])
+    assert date() == "Tue, 01 Dec 2026 08:00:00 GMT"
+    now[0] = 1_796_112_000.9
+    assert date() == "Tue, 01 Dec 2026 08:00:00 GMT"  # the same second, the same value
+    now[0] = 1_796_112_001.0
+    assert date() == "Tue, 01 Dec 2026 08:00:01 GMT"
+    assert parsedate_to_datetime(date()) == datetime(2026, 12, 1, 8, 0, 1, tzinfo=UTC)
+
+
+def test_every_message_is_dated_now() -> None:
+    message = build_email(sender="noreply@lapor.go.id", to="siti@example.id", subject="x",
+                          text="Halo", html=None, message_id="<n3@lapor.go.id>",
+                          tracking_id="7KQ2-M9XD-4", language="id")
+    dated = parsedate_to_datetime(message_from_bytes(message.data, policy=policy.default)["Date"])
+    assert abs(dated.timestamp() - time.time()) < 5

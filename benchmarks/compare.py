@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import _fmt, spread
+from benchmarks.report import _fmt, digits, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -48,8 +48,8 @@ def comparison(base: Sequence[dict[str, Any]], current: Sequence[dict[str, Any]]
             for label in dict.fromkeys([*before, *after])]
 
 
-def _median(values: list[float]) -> str:
-    return _fmt(statistics.median(values), 1) if values else "-"
+def _median(values: list[float], places: int = 1) -> str:
+    return _fmt(statistics.median(values), places) if values else "-"
 
 
 def print_comparison(base_rev: str, base: Sequence[dict[str, Any]],
@@ -58,9 +58,10 @@ def print_comparison(base_rev: str, base: Sequence[dict[str, Any]],
     print(f"  {base_rev} (base) against the working tree, {len(base)} + {len(current)} runs"
           " (values in run order; medians):")
     for label, before, after in comparison(base, current):
-        print(f"    {label:<26} {', '.join(_fmt(v, 1) for v in before):<24} -> "
-              f"{', '.join(_fmt(v, 1) for v in after):<24} "
-              f"median {_median(before)} -> {_median(after)}")
+        d = digits(label)
+        print(f"    {label:<26} {', '.join(_fmt(v, d) for v in before):<24} -> "
+              f"{', '.join(_fmt(v, d) for v in after):<24} "
+              f"median {_median(before, d)} -> {_median(after, d)}")
 
 
 def _run(cwd: Path, args: Sequence[str]) -> dict[str, Any]:

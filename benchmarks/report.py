@@ -255,8 +255,18 @@ SPREAD = (  # (label, path into a result)
     ("e2e ack sent p99 ms", ("pipeline", "latency", "e2e_acknowledged", "p99_ms")),
     ("database CPU s", ("cpu", "processes", "secantusdb")),
     ("CPU ms per complaint", ("cpu", "ms_per_complaint", "all")),
+    # Each process's share: a change shows in the process it touched, while the machine's
+    # mood moves them all (the broker and the sink, which no service change touches,
+    # tell how much).
+    *((f"  {name} ms/complaint", ("cpu", "ms_per_complaint", name))
+      for name in ("intake", "router", "sla", "notifier", "secantusdb", "tansu", "smtp-sink")),
     ("machine busy cores", ("cpu", "machine_busy_cores")),
 )
+
+
+def digits(label: str) -> int:
+    """Decimals worth printing for a figure of `SPREAD`."""
+    return 3 if label.endswith("ms/complaint") else 2 if "per complaint" in label else 1
 
 
 def spread(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[float]]]:
@@ -280,9 +290,10 @@ def print_spread(results: Sequence[dict[str, Any]]) -> None:
     print(f"  over {len(results)} runs (each run: value; then median, min-max):")
     for label, values in spread(results):
         ordered = sorted(values)
-        print(f"    {label:<26} {', '.join(_fmt(v, 1) for v in values):<44} "
-              f"median {_fmt(statistics.median(values), 1)}, "
-              f"{_fmt(ordered[0], 1)}-{_fmt(ordered[-1], 1)}")
+        d = digits(label)
+        print(f"    {label:<26} {', '.join(_fmt(v, d) for v in values):<44} "
+              f"median {_fmt(statistics.median(values), d)}, "
+              f"{_fmt(ordered[0], d)}-{_fmt(ordered[-1], d)}")
 
 
 def stamp() -> str:

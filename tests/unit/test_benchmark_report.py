@@ -80,3 +80,19 @@ def test_cpu_per_complaint_is_per_process_and_in_all() -> None:
     per = cpu_per_complaint({"secantusdb": 10.5, "notifier": 6.5, "intake": 4.0}, 10_000)
     assert per == {"secantusdb": 1.05, "notifier": 0.65, "intake": 0.4, "all": 2.1}
     assert cpu_per_complaint({"intake": 1.0}, 0) == {}
+
+
+def test_ab_comparison_shows_each_process_cpu_per_complaint() -> None:
+    from benchmarks.compare import comparison
+    from benchmarks.report import digits
+
+    def result(router: float, tansu: float) -> dict:
+        return {"cpu": {"ms_per_complaint": {"router": router, "tansu": tansu, "all": 2.8}}}
+
+    rows = {label: (before, after) for label, before, after in comparison(
+        [result(0.304, 0.081)], [result(0.277, 0.080)])}
+    assert rows["  router ms/complaint"] == ([0.304], [0.277])
+    assert rows["  tansu ms/complaint"] == ([0.081], [0.080])
+    assert "  intake ms/complaint" not in rows  # no run had it
+    assert (digits("  router ms/complaint"), digits("CPU ms per complaint"),
+            digits("e2e routed p99 ms")) == (3, 2, 1)

@@ -48,6 +48,11 @@ async def _freeze_what_startup_built() -> None:
     gc.freeze()
 
 
+def _correlation_id(model: BaseModel) -> str | None:
+    """What a record's `correlation_id` header carries: the event's id, or the action's."""
+    return getattr(model, "event_id", None) or getattr(model, "action_id", None)
+
+
 def _retrieve(ack: asyncio.Future[Any]) -> None:
     if not ack.cancelled():
         ack.exception()
@@ -130,13 +135,13 @@ class ServiceRuntime:
         the acknowledgements are awaited together: no task per event, which halved the
         CPU of a publish (docs/benchmark-history.md, thirteenth round). Order per key
         holds: one producer, one partition per key, handed over in order. The event's id
-        is its correlation id."""
+        (an action's id) is the record's correlation id."""
         acks: list[asyncio.Future[Any]] = []
         try:
             for event, topic in items:
                 ack = await self.broker.publish(
                     encode(event), topic, key=key_for(event), headers=HEADERS,
-                    correlation_id=getattr(event, "event_id", None), no_confirm=True)
+                    correlation_id=_correlation_id(event), no_confirm=True)
                 if asyncio.isfuture(ack):  # None from the in-memory test broker: done already
                     acks.append(ack)
         except BaseException:

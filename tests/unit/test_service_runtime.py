@@ -10,7 +10,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from shared import service
-from shared.contract import SlaWarning
+from shared.contract import Action, ActionName, Actor, ActorType, SlaWarning
 from shared.metrics import EVENTS_PUBLISHED
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -42,9 +42,11 @@ class _HandOver:
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.acks: list[asyncio.Future[None]] = []
+        self.correlation_ids: list[object] = []
         self.fail_at = fail_at
 
     async def publish(self, body: bytes, topic: str, **kwargs: object) -> asyncio.Future[None]:
+        self.correlation_ids.append(kwargs.get("correlation_id"))
         if len(self.acks) == self.fail_at:
             raise KafkaTimeoutError("no metadata")
         self.acks.append(asyncio.get_running_loop().create_future())
@@ -110,3 +112,19 @@ async def test_a_failed_handover_raises_and_leaves_no_unretrieved_failure() -> N
         assert unretrieved == []
     finally:
         loop.set_exception_handler(None)
+
+
+async def test_a_record_is_correlated_by_its_event_id_or_action_id() -> None:
+    runtime = ServiceRuntime("sla", Settings.for_service("sla"))
+    runtime.broker = broker = _HandOver()  # type: ignore[assignment]
+    (warning, topic), = _warnings(1)
+    close = Action(action_id="auto-close:WARN-0000-K:1", tracking_id="WARN-0000-K",
+                   occurred_at=warning.occurred_at, action=ActionName.AUTO_CLOSE,
+                   actor=Actor(type=ActorType.SYSTEM, id="sla"))
+    publishing = asyncio.create_task(runtime.publish_all([(warning, topic),
+                                                          (close, "lapor.actions")]))
+    await asyncio.sleep(0)
+    for ack in broker.acks:
+        ack.set_result(None)
+    await publishing
+    assert broker.correlation_ids == [warning.event_id, "auto-close:WARN-0000-K:1"]

@@ -11,6 +11,7 @@ from faststream.specification import AsyncAPI
 from services.sla.adapters.clocks import INDEXES, ClockStore
 from services.sla.adapters.upgrade import fold_legacy_clocks
 from services.sla.domain import load_policy
+from services.sla.domain.calendar import warm_up
 from services.sla.handlers import SlaWatcher
 from shared.agencies import load_agencies
 from shared.clock import Clock, SystemClock
@@ -43,9 +44,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
             log.info("sla open-clock tally counted from the clocks")
 
     runtime.on_startup(upgrade_storage)
+    clock = clock or SystemClock()
+
+    async def warm_calendar() -> None:
+        warm_up(clock.now().date())
+
+    runtime.on_startup(warm_calendar)  # before the start-up freeze and the first batch
     watcher = SlaWatcher(store=store, publish_all=runtime.publish_all,
                          topics=runtime.topics, policy=policy, agencies=agencies,
-                         clock=clock or SystemClock(),
+                         clock=clock,
                          hold=timedelta(milliseconds=settings.sla_hold_ms),
                          scan_interval=timedelta(seconds=settings.sla_scan_interval_seconds))
     # One subscriber for both topics: one group member, and a case's received and first

@@ -13,6 +13,7 @@ from services.sla.domain.calendar import (
     Calendars,
     WorkingCalendar,
     national_closed_days,
+    warm_up,
 )
 
 WIB_OFFSET = timezone(timedelta(hours=7))
@@ -170,3 +171,13 @@ def test_remembered_answers_are_the_ones_a_fresh_calendar_gives(
                 assert remembering.add_working_time(moment, amount) == WorkingCalendar(
                     "Asia/Makassar").add_working_time(moment, amount)
     assert len(remembering._memo) <= 50
+
+
+def test_warm_up_builds_this_year_and_next_so_no_clock_waits_for_them() -> None:
+    national_closed_days.cache_clear()
+    warm_up(date(2026, 12, 1))
+    assert national_closed_days.cache_info().currsize == 2
+    WorkingCalendar(WIB).add_working_days(datetime(2026, 12, 30, 9, tzinfo=UTC), 5)
+    info = national_closed_days.cache_info()
+    assert (info.currsize, info.misses) == (2, 2)  # a deadline across the new year: built
+    assert date(2027, 1, 1) in national_closed_days(2027)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
+from pydantic import BaseModel
 
 from shared import service
 from shared.contract import Action, ActionName, Actor, ActorType, SlaWarning
@@ -63,12 +64,24 @@ def _published() -> float:
     return EVENTS_PUBLISHED.labels("sla", "lapor.sla")._value.get()  # type: ignore[no-any-return]
 
 
-async def test_publish_all_returns_once_every_event_is_acknowledged() -> None:
+def _runtime(broker: _HandOver) -> ServiceRuntime:
     runtime = ServiceRuntime("sla", Settings.for_service("sla"))
-    runtime.broker = broker = _HandOver()  # type: ignore[assignment]
-    before = _published()
-    publishing = asyncio.create_task(runtime.publish_all(_warnings(3)))
+    runtime.broker = broker  # type: ignore[assignment]
+    return runtime
+
+
+async def _publishing(items: list[tuple[BaseModel, str]]
+                      ) -> tuple[asyncio.Task[None], _HandOver]:
+    """`publish_all(items)` under way on a stand-in broker, every event handed over."""
+    broker = _HandOver()
+    publishing = asyncio.create_task(_runtime(broker).publish_all(items))
     await asyncio.sleep(0)
+    return publishing, broker
+
+
+async def test_publish_all_returns_once_every_event_is_acknowledged() -> None:
+    before = _published()
+    publishing, broker = await _publishing(_warnings(3))
     assert len(broker.acks) == 3 and not publishing.done()  # all handed over, unconfirmed
     for ack in broker.acks[:2]:
         ack.set_result(None)
@@ -80,11 +93,8 @@ async def test_publish_all_returns_once_every_event_is_acknowledged() -> None:
 
 
 async def test_publish_all_raises_a_refused_event_after_the_others_settled() -> None:
-    runtime = ServiceRuntime("sla", Settings.for_service("sla"))
-    runtime.broker = broker = _HandOver()  # type: ignore[assignment]
     before = _published()
-    publishing = asyncio.create_task(runtime.publish_all(_warnings(3)))
-    await asyncio.sleep(0)
+    publishing, broker = await _publishing(_warnings(3))
     broker.acks[0].set_exception(KafkaTimeoutError("not acknowledged"))
     await asyncio.sleep(0)
     assert not publishing.done()  # the others are still on their way
@@ -96,14 +106,13 @@ async def test_publish_all_raises_a_refused_event_after_the_others_settled() -> 
 
 
 async def test_a_failed_handover_raises_and_leaves_no_unretrieved_failure() -> None:
-    runtime = ServiceRuntime("sla", Settings.for_service("sla"))
-    runtime.broker = broker = _HandOver(fail_at=2)  # type: ignore[assignment]
+    broker = _HandOver(fail_at=2)
     unretrieved: list[dict[str, object]] = []
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _, context: unretrieved.append(context))
     try:
         with pytest.raises(KafkaTimeoutError, match="no metadata"):
-            await runtime.publish_all(_warnings(3))
+            await _runtime(broker).publish_all(_warnings(3))
         broker.acks[0].set_exception(KafkaTimeoutError("late"))  # an earlier one fails later
         broker.acks[1].set_result(None)
         await asyncio.sleep(0)
@@ -115,15 +124,11 @@ async def test_a_failed_handover_raises_and_leaves_no_unretrieved_failure() -> N
 
 
 async def test_a_record_is_correlated_by_its_event_id_or_action_id() -> None:
-    runtime = ServiceRuntime("sla", Settings.for_service("sla"))
-    runtime.broker = broker = _HandOver()  # type: ignore[assignment]
     (warning, topic), = _warnings(1)
     close = Action(action_id="auto-close:WARN-0000-K:1", tracking_id="WARN-0000-K",
                    occurred_at=warning.occurred_at, action=ActionName.AUTO_CLOSE,
                    actor=Actor(type=ActorType.SYSTEM, id="sla"))
-    publishing = asyncio.create_task(runtime.publish_all([(warning, topic),
-                                                          (close, "lapor.actions")]))
-    await asyncio.sleep(0)
+    publishing, broker = await _publishing([(warning, topic), (close, "lapor.actions")])
     for ack in broker.acks:
         ack.set_result(None)
     await publishing

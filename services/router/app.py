@@ -34,7 +34,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
     # One subscriber for both topics: one group member, one join on restart (every join
     # rebalances the whole group); a batch handles new complaints before actions.
     runtime.consume((runtime.topics.received, runtime.topics.actions), router.handle,
-                    holds=router.holds, on_revoked=router.settle_before_going,
                     title="router:events",
                     description="New complaints to route, and lifecycle actions from "
                                 "agencies, citizens, admins and the SLA watcher")
@@ -46,7 +45,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
             runtime.log.info("tally of open cases counted from the cases")
 
     runtime.on_startup(upgrade_storage)
-    runtime.on_consumers_stopped(router.settle_before_going)  # the last batch's marking
     runtime.background(sampler.run)
     for topic, event_type, what in (
             (runtime.topics.routed, "complaint.routed", "Cases assigned to an agency"),

@@ -4,9 +4,8 @@ loads, stores and publishes."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -73,14 +72,6 @@ class Router:
         self.agencies = agencies
         self.clock = clock
         self.max_reassignments = max_reassignments
-        # Marking after the batch (see `handle`): what this batch published, to mark; what
-        # the previous batch published, being marked in the background; the first offset
-        # per partition of that batch's records, not to be committed until it is marked.
-        self._deferring = False
-        self._to_mark: list[dict[str, Any]] = []
-        self._unmarked: list[dict[str, Any]] = []
-        self._marking: asyncio.Task[None] | None = None
-        self._held: dict[tuple[str, int], int] = {}
 
     # -- outbox -------------------------------------------------------------------------
     def _outbox_entry(self, event: Envelope, topic: str) -> dict[str, Any]:
@@ -96,59 +87,7 @@ class Router:
                 items.append((event, self.topics.name(entry["topic"])))
         if items:
             await self.publish_all(items)
-        if self._deferring:
-            self._to_mark.extend(documents)  # marked once the batch is done (`handle`)
-        else:
-            await self.store.mark_published(documents)
-            self.on_change()  # the change is counted in the tally
-
-    # -- marking after the batch -----------------------------------------------------------
-    def holds(self) -> Mapping[tuple[str, int], int]:
-        """The records of the batch whose versions are still being marked: committed only
-        once they are (`shared.consumer.commit_short_of`), so a crash before the marking
-        lands redelivers them, and the redelivery publishes and marks again."""
-        return self._held if self._unmarked else {}
-
-    async def settle(self, _partitions: object = None) -> None:
-        """Every version published so far is marked: the background marking awaited (and
-        done again here if it failed), and what this batch queued marked now. Before
-        markers are read, when partitions are revoked, and at shutdown. Raises when the
-        database fails; nothing is forgotten then (the next call marks it)."""
-        task, self._marking = self._marking, None
-        if task is not None:
-            await asyncio.wait([task])
-            if not task.cancelled() and task.exception() is None:
-                self._unmarked = []
-        pending = self._unmarked + self._to_mark
-        if pending:
-            await self.store.mark_published(pending)
-            self.on_change()
-        self._unmarked, self._to_mark, self._held = [], [], {}
-
-    async def settle_before_going(self, _partitions: object = None) -> None:
-        """`settle` when partitions are revoked or the service stops: the next owner (or
-        this service, restarted) then finds the versions marked and publishes nothing
-        again. If the database fails here, the records are still uncommitted: whoever
-        reads them next publishes and marks them again (the same events, same ids)."""
-        try:
-            await self.settle()
-        except Exception as exc:
-            log.warning("could not mark the published versions before going",
-                        error_type=type(exc).__name__, versions=len(self._unmarked)
-                        + len(self._to_mark))
-
-    def _mark_in_background(self, records: Sequence[InboundRecord]) -> None:
-        """Start marking what this batch published; its records are held meanwhile."""
-        self._unmarked, self._to_mark = self._to_mark, []
-        self._held = {}
-        for record in records:
-            where = (record.topic, record.partition)
-            self._held[where] = min(record.offset, self._held.get(where, record.offset))
-        self._marking = asyncio.create_task(self._mark(self._unmarked))
-
-    async def _mark(self, documents: Sequence[dict[str, Any]]) -> None:
         await self.store.mark_published(documents)
-        self.on_change()
 
     def _outcome_event(self, case: Case, outcome: Outcome, document: dict[str, Any]
                        ) -> tuple[Envelope, str]:
@@ -185,37 +124,13 @@ class Router:
 
     async def handle(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
         """A batch from both topics: new complaints first, so an action about a complaint
-        received in the same batch finds its case.
-
-        The batch's published versions are marked (and counted in the tally) after it, in
-        the background, while the consumer fetches the next batch: the marking (a
-        transaction of three statements) took 9.5 ms per batch at 200 complaints/s (p99
-        63 ms), and the next batch's records waited for it. One marking runs at a time: the
-        next batch waits for it before starting its own, and so does any read of markers.
-        The batch's records are committed only once its marking is done (`holds`)."""
+        received in the same batch finds its case."""
         received = [r for r in records if r.topic == self.topics.received]
         actions = [r for r in records if r.topic != self.topics.received]
-        self._deferring = True
-        try:
-            dead = await self.handle_received(received) if received else []
-            if actions:
-                dead += await self.handle_actions(actions)
-        finally:
-            self._deferring = False
-        await self.settle_previous()
-        if self._to_mark:
-            self._mark_in_background(records)
+        dead = await self.handle_received(received) if received else []
+        if actions:
+            dead += await self.handle_actions(actions)
         return dead
-
-    async def settle_previous(self) -> None:
-        """The previous batch's marking is done (normally long since): only then may this
-        batch's start, one at a time. A failed one is done again here."""
-        if self._marking is not None or self._unmarked:
-            queued, self._to_mark = self._to_mark, []
-            try:
-                await self.settle()
-            finally:
-                self._to_mark = queued + self._to_mark
 
     # -- complaints.received ------------------------------------------------------------
     async def handle_received(self, records: Sequence[InboundRecord]) -> list[DeadLetter]:
@@ -248,8 +163,6 @@ class Router:
         clashed = await self.store.insert_new(documents)
         # Cases stored before (routed once): publish what a crash may have left unpublished.
         stored = await self.store.get_many(list(clashed)) if clashed else {}
-        if stored:
-            await self.settle()  # markers are read next: every published version marked
         left = await self.store.unpublished(list(stored.values()))
         inserted = [d for d in documents if d["_id"] not in clashed]
         now = self.clock.now()
@@ -258,6 +171,8 @@ class Router:
             submitted_at = received[document["_id"]][1].submitted_at
             metrics.ROUTING_LATENCY.observe(max((now - submitted_at).total_seconds(), 0.0))
         await self._flush(inserted + left)
+        if inserted:
+            self.on_change()  # after the flush, which counts the change in the tally
         return dead
 
     def _new_case(self, event: ComplaintReceived, secret_hash: str
@@ -324,7 +239,6 @@ class Router:
             if document is None:
                 return await self._reject(action, RejectionReason.UNKNOWN_COMPLAINT,
                                           "no such complaint")
-            await self.settle()  # markers are read next: every published version marked
             if await self.store.unpublished([document]):
                 await self._flush([document])  # a crash left events unpublished
             case = Case.model_validate(document["case"])
@@ -357,6 +271,7 @@ class Router:
                 log.info("action applied", action=action.action.value,
                          status=result.case.status.value)
                 await self._flush([updated])
+                self.on_change()  # after the flush, which counts the change in the tally
                 return None
             log.info("case changed meanwhile, applying again")
 

@@ -5,6 +5,7 @@ letters of both."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from services.router.handlers import Router
@@ -28,9 +29,8 @@ async def test_a_mixed_batch_handles_received_first_and_keeps_every_dead_letter(
         calls.append(("actions", [r.offset for r in records]))
         return [DeadLetter(records[-1], "bad", "not_json_object")]
 
-    router: Any = Router(store=None, publish_all=None, topics=topics,  # type: ignore[arg-type]
-                         rules=[], agencies=None, clock=None)  # type: ignore[arg-type]
-    router.handle_received, router.handle_actions = handle_received, handle_actions
+    router: Any = SimpleNamespace(topics=topics, handle_received=handle_received,
+                                  handle_actions=handle_actions)
     batch = [record(topics.actions, 1), record(topics.received, 2),
              record(topics.actions, 3), record(topics.received, 4)]
     dead = await Router.handle(router, batch)

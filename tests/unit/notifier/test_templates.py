@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import html
+from string import Template
+
 import pytest
 
 from services.notifier.domain.sms import sms_encoding, sms_segments
+from services.notifier.domain.template_texts import TEXTS
 from services.notifier.domain.templates import (
     SPECS,
     MissingContext,
     RenderedNotification,
     TemplateId,
     render,
+    substitute,
     tracking_url,
 )
 from shared.contract import Language
@@ -248,3 +253,36 @@ def test_an_email_is_rendered_without_its_sms_form_and_otherwise_the_same(lang: 
                         for_channel="email")
     assert both.sms is not None and email_only.sms is None
     assert email_only.email == both.email
+
+
+ALL_TEXTS = sorted({text for by_language in TEXTS.values() for wording in by_language.values()
+                    for text in (wording.subject, wording.sms, wording.sms_without_message,
+                                 *(block.text for block in wording.blocks)) if text})
+
+
+@pytest.mark.parametrize("text", ALL_TEXTS)
+def test_every_wording_fills_as_string_template_fills_it(text: str) -> None:
+    values = {name: f"{{{name}}} ${name} <{name}>" for name in Template(text).get_identifiers()}
+    assert substitute(text, values) == Template(text).substitute(values)
+
+
+@pytest.mark.parametrize("text", ["Biaya $$5 {tanpa} ${tracking_id}x, $tracking_id.",
+                                  "{{}} $title}", "$a$b ${a}"])
+def test_compiled_patterns_keep_dollars_braces_and_adjacent_names(text: str) -> None:
+    values = {"tracking_id": "7KQ2", "title": "{0} {x.y}", "a": "A", "b": "$b"}
+    assert substitute(text, values) == Template(text).substitute(values)
+
+
+def test_a_missing_value_or_a_stray_dollar_is_an_error_as_with_string_template() -> None:
+    with pytest.raises(KeyError, match="title"):
+        substitute("Judul: $title", {})
+    with pytest.raises(ValueError, match="invalid placeholder"):
+        substitute("Biaya $ 5", {})
+
+
+def test_links_keep_their_address_apart_from_the_text_shown() -> None:
+    base = "https://x.test/a?b=1&c=2\nd"  # a line break shows as <br>, never in the address
+    r = render("triage", Language.EN, context("triage", public_base_url=base))
+    url = html.escape(tracking_url(base, TRACKING_ID), quote=True)
+    assert f'<a href="{url}">{url.replace(chr(10), "<br>" + chr(10))}</a>' in r.email.html
+    assert "-href" not in r.email.html

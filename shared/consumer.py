@@ -54,6 +54,7 @@ from shared.metrics import (
     MESSAGES_CONSUMED,
     MESSAGES_DEAD_LETTERED,
 )
+from shared.name_ids import name_based_id
 from shared.settings import Settings
 from shared.topics import dlq
 
@@ -84,7 +85,7 @@ class InboundRecord:
         """An event id fixed by this record's position: a redelivered record re-publishes
         the very same event (same event_id), so consumers can drop the repeat."""
         name = f"{self.topic}/{self.partition}/{self.offset}/{purpose}"
-        return str(uuid.uuid5(_DERIVED_EVENT_NAMESPACE, name))
+        return name_based_id(_DERIVED_EVENT_NAMESPACE, name)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from shared.contract import (
     NotificationSkipped,
 )
 from shared.contract.events import EVENT_TYPES
+from shared.name_ids import name_based_id
 from shared.sampling import SampleSchedule
 from shared.settings import Settings
 from shared.topics import Topics
@@ -74,7 +75,7 @@ def outcome_event(doc: dict[str, Any]) -> BaseModel:
     is recognisable as the same event."""
     state = doc["state"]
     return OUTCOME_EVENTS[state](
-        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{doc['_id']}/{state}")),
+        event_id=name_based_id(_EVENT_NAMESPACE, f"{doc['_id']}/{state}"),
         occurred_at=as_utc(doc.get("finished_at")) or datetime.now(UTC),
         tracking_id=doc["tracking_id"], notification_id=doc["_id"],
         source_event_id=doc["source_event_id"], channel=doc.get("channel"),

@@ -45,6 +45,7 @@ from shared.contract import (
 )
 from shared.contract.events import EVENT_TYPES
 from shared.logging import bind_event, unbind_event
+from shared.name_ids import name_based_id
 from shared.topics import ROUTED, STATUS, TRIAGE, Topics
 
 log = structlog.get_logger("router")
@@ -55,8 +56,8 @@ PublishAll = Callable[[Sequence[tuple[BaseModel, str]]], Awaitable[None]]
 
 def rejection_event_id(tracking_id: str, action_id: str) -> str:
     """One answer per action: a replayed action id gets the very same `action.rejected`."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL,
-                          f"lapor:action.rejected/{tracking_id}/{action_id}"))
+    return name_based_id(uuid.NAMESPACE_URL,
+                         f"lapor:action.rejected/{tracking_id}/{action_id}")
 
 
 class Router:

@@ -22,6 +22,7 @@ from shared.contract import (
     SlaWarning,
     Status,
 )
+from shared.name_ids import name_based_id
 
 from .masking import mask_recipient
 from .templates import Audience, TemplateId
@@ -124,7 +125,7 @@ def notification_id(source_event_id: str, channel: str | None, recipient: str,
     and the agency's mailbox coincide) does not collapse them into one ledger entry."""
     normalised = recipient.strip().lower()
     key = "\x1f".join((source_event_id, channel or "-", normalised, template))
-    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, key))
+    return name_based_id(NOTIFICATION_NAMESPACE, key)
 
 
 def message_id(notification_id: str, domain: str) -> str:

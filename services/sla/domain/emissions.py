@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from shared.contract import Action, ActionName, Actor, ActorType, SlaBreached, SlaWarning
+from shared.name_ids import name_based_id
 
 from .clocks import ClockState, Mark, MarkKind, SlaClock
 from .policy import Stage
@@ -67,7 +68,7 @@ class Emission:
 def emission_id(clock: SlaClock, mark: Mark) -> str:
     detail = mark.threshold if mark.kind is MarkKind.WARNING else mark.level
     name = f"{clock.tracking_id}/{clock.stage.value}/{clock.generation}/{mark.kind.value}/{detail}"
-    return str(uuid.uuid5(EMISSION_NAMESPACE, name))
+    return name_based_id(EMISSION_NAMESPACE, name)
 
 
 def escalation_target(level: int, agency_id: str | None, parent_of: ParentOf,

@@ -26,7 +26,7 @@ the ids of the latest ones; `has_seen` tells the caller to ignore an event.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -35,6 +35,7 @@ from shared.clock import as_utc
 
 from .calendar import WorkingCalendar
 from .durations import Duration
+from .evolve import evolve
 from .policy import SlaPolicy, Stage
 
 APPLIED_IDS_KEPT = 16  # enough for events that share one timestamp; older ones fail the time check
@@ -229,7 +230,7 @@ def restart_clock(old: SlaClock, at: datetime, *, agency_id: str | None, timezon
     fresh = start_clock(old.tracking_id, old.stage, at, agency_id=agency_id, timezone=timezone,
                         kind=old.kind, category=old.category, policy=policy, calendar=calendar,
                         generation=old.generation + 1, version=old.version + 1)
-    return replace(fresh, last_event_at=old.last_event_at, applied_event_ids=old.applied_event_ids)
+    return evolve(fresh, last_event_at=old.last_event_at, applied_event_ids=old.applied_event_ids)
 
 
 def retarget(clock: SlaClock, policy: SlaPolicy, calendar: WorkingCalendar) -> SlaClock:
@@ -247,13 +248,13 @@ def retarget(clock: SlaClock, policy: SlaPolicy, calendar: WorkingCalendar) -> S
     schedule = build_schedule(clock.stage, clock.started_at, due_at, policy, calendar)
     pending = tuple(m for m in schedule if m.threshold not in clock.warnings_sent
                     or m.kind is not MarkKind.WARNING)
-    return replace(clock, due_at=due_at, pending=pending, version=clock.version + 1)
+    return evolve(clock, due_at=due_at, pending=pending, version=clock.version + 1)
 
 
 def pause(clock: SlaClock, at: datetime) -> SlaClock:
     if clock.state is not ClockState.RUNNING:
         return clock
-    return replace(clock, state=ClockState.PAUSED, paused_at=as_utc(at), version=clock.version + 1)
+    return evolve(clock, state=ClockState.PAUSED, paused_at=as_utc(at), version=clock.version + 1)
 
 
 def resume(clock: SlaClock, at: datetime, calendar: WorkingCalendar) -> SlaClock:
@@ -267,7 +268,7 @@ def reopen(clock: SlaClock, at: datetime, calendar: WorkingCalendar) -> SlaClock
     """Resume a clock stopped by `resolved`: the time spent resolved does not count."""
     if clock.state is not ClockState.STOPPED or clock.stopped_at is None:
         return clock
-    return replace(_continue(clock, since=clock.stopped_at, until=as_utc(at), calendar=calendar),
+    return evolve(_continue(clock, since=clock.stopped_at, until=as_utc(at), calendar=calendar),
                    stopped_at=None, stop_reason=None)
 
 
@@ -282,10 +283,10 @@ def _continue(clock: SlaClock, *, since: datetime, until: datetime,
             return moment + (until - since)
         return calendar.add_working_time(until, calendar.working_time_between(since, moment))
 
-    pending = _sorted(replace(m, at=shift(m.at)) for m in clock.pending)
+    pending = _sorted(evolve(m, at=shift(m.at)) for m in clock.pending)
     deadline_pending = any(m.kind in (MarkKind.AUTO_CLOSE, MarkKind.BREACH)
                            and (m.level or 1) == 1 for m in clock.pending)
-    return replace(
+    return evolve(
         clock,
         state=ClockState.RUNNING,
         pending=pending,
@@ -302,7 +303,7 @@ def stop(clock: SlaClock, at: datetime, reason: str) -> SlaClock:
         return clock
     at = as_utc(at)
     paused = (at - clock.paused_at).total_seconds() if clock.paused_at is not None else 0.0
-    return replace(clock, state=ClockState.STOPPED, stopped_at=at, stop_reason=reason,
+    return evolve(clock, state=ClockState.STOPPED, stopped_at=at, stop_reason=reason,
                    paused_at=None, paused_seconds=clock.paused_seconds + max(paused, 0.0),
                    version=clock.version + 1)
 
@@ -314,7 +315,7 @@ def reassign(clock: SlaClock, agency_id: str | None, timezone: str | None) -> Sl
     """
     if clock.agency_id == agency_id and (timezone is None or timezone == clock.timezone):
         return clock
-    return replace(clock, agency_id=agency_id, timezone=timezone or clock.timezone,
+    return evolve(clock, agency_id=agency_id, timezone=timezone or clock.timezone,
                    version=clock.version + 1)
 
 
@@ -323,7 +324,7 @@ def record_event(clock: SlaClock, event_id: str, occurred_at: datetime) -> SlaCl
     if clock.last_event_at is not None and occurred_at < clock.last_event_at:
         return clock
     kept = (*clock.applied_event_ids, event_id)[-APPLIED_IDS_KEPT:]
-    return replace(clock, last_event_at=occurred_at, applied_event_ids=kept,
+    return evolve(clock, last_event_at=occurred_at, applied_event_ids=kept,
                    version=clock.version + 1)
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.contract import Action, ActionName, Actor, ActorType, SlaBreached, SlaWarning
 from shared.name_ids import name_based_id
 
 from .clocks import ClockState, Mark, MarkKind, SlaClock
+from .evolve import evolve
 from .policy import Stage
 
 ParentOf = Callable[[str], str | None]
@@ -112,7 +113,7 @@ def due_actions(clock: SlaClock, now: datetime, *, parent_of: ParentOf, coordina
         elif mark.kind is MarkKind.BREACH:
             assert mark.level is not None
             breach_level = mark.level
-            emission = replace(
+            emission = evolve(
                 emission,
                 escalated_to_agency_id=escalation_target(mark.level, clock.agency_id, parent_of,
                                                          coordinator),
@@ -122,7 +123,7 @@ def due_actions(clock: SlaClock, now: datetime, *, parent_of: ParentOf, coordina
         emissions.append(emission)
     if len(remaining) == len(clock.pending):
         return clock, []
-    updated = replace(clock, pending=tuple(remaining), warnings_sent=frozenset(warnings_sent),
+    updated = evolve(clock, pending=tuple(remaining), warnings_sent=frozenset(warnings_sent),
                       breach_level=breach_level, auto_close_sent=auto_close_sent,
                       version=clock.version + 1)
     return updated, emissions
@@ -148,6 +149,6 @@ def record_sent(clock: SlaClock, emission_ids: frozenset[str] | set[str]) -> Sla
             breach_level = max(breach_level, mark.level or 0)
         else:
             auto_close_sent = True
-    return replace(clock, pending=tuple(m for m in clock.pending if m not in sent),
+    return evolve(clock, pending=tuple(m for m in clock.pending if m not in sent),
                    warnings_sent=frozenset(warnings_sent), breach_level=breach_level,
                    auto_close_sent=auto_close_sent, version=clock.version + 1)

@@ -34,7 +34,7 @@ would still see the event applied exactly where it is missing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.contract import ComplaintReceived, ComplaintStatusChanged, Status
@@ -52,6 +52,7 @@ from .clocks import (
     start_clock,
     stop,
 )
+from .evolve import evolve
 from .policy import SlaPolicy, Stage
 
 TimezoneOf = Callable[[str], str | None]
@@ -104,7 +105,7 @@ def apply_received(clocks: Iterable[SlaClock], event: ComplaintReceived, *, poli
     kind, category = event.kind.value, event.category
     for stage, clock in case.items():
         if clock.kind is None:
-            learned = replace(clock, kind=kind, category=category, version=clock.version + 1)
+            learned = evolve(clock, kind=kind, category=category, version=clock.version + 1)
             case[stage] = retarget(learned, policy, calendars(learned.timezone))
     if routing is None:
         zone = context.zone_of(policy.national_coordinator)

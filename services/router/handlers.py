@@ -24,7 +24,7 @@ from services.router.domain.lifecycle import (
     route_new_case,
 )
 from services.router.domain.reasons import RejectionReason
-from services.router.domain.routing import RoutingDecision, TriageDecision, route
+from services.router.domain.routing import RoutingDecision, RuleBook, TriageDecision, route
 from services.router.domain.rules import RoutingRule
 from shared.agencies import AgencyRegistry
 from shared.citizen_secret import hash_citizen_secret, verify_citizen_secret
@@ -69,7 +69,7 @@ class Router:
         self.on_change = on_change  # cases changed (the gauges' sampler looks sooner)
         self.publish_all = publish_all
         self.topics = topics
-        self.rules = rules
+        self.rules = RuleBook(rules)  # indexed by region once, not scanned per complaint
         self.agencies = agencies
         self.clock = clock
         self.max_reassignments = max_reassignments

@@ -72,16 +72,42 @@ def _precedence(indexed: tuple[int, RoutingRule]) -> tuple[int, int, int, int, i
             -int(rule.kind is not None), position)
 
 
+class RuleBook(tuple[RoutingRule, ...]):
+    """Routing rules in file order, indexed by their region: a complaint is matched only
+    against the rules of its region's lineage and the region-less ones. A national
+    deployment holds thousands of rules (a few per regency and category), of which one
+    complaint's lineage holds a handful; a scan of them all cost every complaint the
+    whole file."""
+
+    _by_region: dict[str | None, list[tuple[int, RoutingRule]]]
+
+    def __new__(cls, rules: Iterable[RoutingRule] = ()) -> RuleBook:
+        book = super().__new__(cls, rules)
+        book._by_region = {}
+        for position, rule in enumerate(book):
+            book._by_region.setdefault(rule.region_code, []).append((position, rule))
+        return book
+
+    def of_lineage(self, lineage: Sequence[str]) -> list[tuple[int, RoutingRule]]:
+        """`(position in the file, rule)` of every rule whose region is in `lineage` or
+        that has none."""
+        found: list[tuple[int, RoutingRule]] = []
+        for code in (*lineage, None):
+            found += self._by_region.get(code, ())
+        return found
+
+
 def candidates(rules: Sequence[RoutingRule], complaint: Routable) -> list[RoutingRule]:
-    """Every rule matching the complaint, best first. Empty when the complaint has no region."""
+    """Every rule matching the complaint, best first. Empty when the complaint has no region.
+    (Pass a `RuleBook`: any other sequence is indexed on each call.)"""
     if not complaint.region_code:
         return []
-    lineage = regions.lineage(complaint.region_code)
+    book = rules if isinstance(rules, RuleBook) else RuleBook(rules)
     kind = _kind_value(complaint.kind)
+    lineage = regions.lineage(complaint.region_code)
     matching = [
-        (position, rule) for position, rule in enumerate(rules)
-        if rule.matches_region(lineage) and rule.matches_category(complaint.category)
-        and rule.matches_kind(kind)
+        (position, rule) for position, rule in book.of_lineage(lineage)
+        if rule.matches_category(complaint.category) and rule.matches_kind(kind)
     ]
     return [rule for _, rule in sorted(matching, key=_precedence)]
 

@@ -3,17 +3,21 @@ then kind, then file order; triage when there is no region or no match."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from services.router.domain.reasons import TriageReason
 from services.router.domain.routing import (
     RoutingDecision,
     RoutingFields,
+    RuleBook,
     TriageDecision,
     candidates,
     route,
 )
 from services.router.domain.rules import RoutingRule
+from shared import regions
 from shared.contract import ComplaintSummary, Kind
 
 INFO, ASPIRATION = Kind.INFORMATION_REQUEST, Kind.ASPIRATION
@@ -175,3 +179,41 @@ def test_shipped_rules_triage(shipped_rules: list[RoutingRule], fields: RoutingF
                               reason: TriageReason) -> None:
     decision = route(shipped_rules, fields)
     assert isinstance(decision, TriageDecision) and decision.reason == reason
+
+
+def _scanned(rules: list[RoutingRule], complaint: RoutingFields) -> list[str]:
+    """The precedence by a scan of every rule: what the region index must give."""
+    assert complaint.region_code is not None
+    lineage = regions.lineage(complaint.region_code)
+    matching = [(p, r) for p, r in enumerate(rules) if r.matches_region(lineage)
+                and r.matches_category(complaint.category) and r.matches_kind(complaint.kind)]
+    ranked = sorted(matching, key=lambda pr: (-pr[1].region_specificity,
+                                              -pr[1].category_specificity[0],
+                                              -pr[1].category_specificity[1],
+                                              -int(pr[1].kind is not None), pr[0]))
+    return [r.id for _, r in ranked]
+
+
+def test_the_region_index_ranks_a_national_rule_set_as_a_scan_of_every_rule_would() -> None:
+    rng = random.Random(7)
+    codes = sorted(regions.official_regions())
+    categories = [None, "infrastructure.*", "infrastructure.roads", "infrastructure.roads.*",
+                  "health.*", "health.hospital", "governance.*"]
+    kinds = [None, None, Kind.COMPLAINT, INFO, ASPIRATION]
+    rules = [RoutingRule(f"r{i}", f"agency-{i % 97}", rng.choice([None, *codes[:: 7]]),
+                         rng.choice(categories), rng.choice(kinds)) for i in range(4000)]
+    rules += [RoutingRule(f"same-{i}", f"twin-{i}", "64.08", "infrastructure.*")
+              for i in range(3)]  # equal precedence: file order decides
+    book = RuleBook(rules)
+    assert list(book) == rules
+    for _ in range(300):
+        complaint = RoutingFields(rng.choice([*codes, "64.08.04"]),
+                                  rng.choice(["infrastructure.roads", "health.hospital",
+                                              "governance.village_funds", None]),
+                                  rng.choice([Kind.COMPLAINT, INFO, ASPIRATION]))
+        expected = _scanned(rules, complaint)
+        assert [r.id for r in candidates(book, complaint)] == expected
+        assert [r.id for r in candidates(rules, complaint)] == expected  # a plain list too
+    east_kutai = candidates(book, RoutingFields("64.08.04", "infrastructure.roads"))
+    assert [r.id for r in east_kutai if r.id.startswith("same-")] == ["same-0", "same-1",
+                                                                      "same-2"]

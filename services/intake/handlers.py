@@ -43,7 +43,6 @@ from services.intake.domain.complaint import received_event, stored_event
 from services.intake.domain.duplicates import Root, TextSketch, flag_possible_duplicates
 from services.intake.domain.errors import ErrorCode
 from services.intake.domain.rate_limit import WINDOW, admit
-from services.intake.domain.root_index import BucketRoots
 from shared.clock import Clock
 from shared.codec import NotAJsonObject, parse_object
 from shared.consumer import DeadLetter, InboundRecord
@@ -75,7 +74,7 @@ class Roots(Protocol):
     """The roots of the duplicate search (adapters/duplicate_roots.py)."""
 
     async def for_buckets(self, buckets: Sequence[Hashable], now: datetime
-                          ) -> dict[Hashable, BucketRoots]: ...
+                          ) -> dict[Hashable, list[Root]]: ...
 
     def add(self, bucket: Hashable, received_at: datetime, root: Root) -> None: ...
 
@@ -331,8 +330,8 @@ class _BatchRun:
         if not admitted:
             return chunk
         stored_roots = await intake.roots.for_buckets([i.bucket for i in admitted], self.now)
-        roots = {bucket: stored.with_more(self.batch_roots.get(bucket, ()))
-                 for bucket, stored in stored_roots.items()}
+        roots = {bucket: _merge(stored_roots[bucket], self.batch_roots.get(bucket, ()))
+                 for bucket in stored_roots}
         flags = flag_possible_duplicates(
             [(i.bucket, i.tracking_id, i.sketch or TextSketch(())) for i in admitted], roots)
         for item, flag in zip(admitted, flags, strict=True):
@@ -464,6 +463,9 @@ async def _let_io_run() -> None:
         await asyncio.sleep(0)
 
 
+def _merge(stored: Sequence[Root], batch: Sequence[Root]) -> list[Root]:
+    known = {root.tracking_id for root in stored}
+    return [*stored, *(root for root in batch if root.tracking_id not in known)]
 
 
 def _resolve(tracking_id: str | None, renamed: dict[str, str]) -> str | None:

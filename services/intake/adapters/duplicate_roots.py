@@ -31,7 +31,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.intake.domain.duplicates import Root, TextSketch
-from services.intake.domain.root_index import BucketRoots, RootIndex
 from shared.mongo import duplicates_in
 
 log = structlog.get_logger("intake.roots")
@@ -102,23 +101,22 @@ class RecentRoots:
         self.window = window
         self.refresh_seconds = refresh_seconds
         self.monotonic = monotonic
-        self._buckets: dict[Hashable, RootIndex] = {}
+        self._buckets: dict[Hashable, list[tuple[datetime, Root]]] = {}
         self._known: set[str] = set()
         self._high_water: datetime | None = None  # the latest expires_at read
         self._refreshed_at: float | None = None
         self._refreshing: asyncio.Task[None] | None = None
 
     async def for_buckets(self, buckets: Iterable[Hashable], now: datetime
-                          ) -> dict[Hashable, BucketRoots]:
-        """The roots received within the window before `now`, oldest first, per bucket
-        (indexed: the search compares a sketch only with the roots that may match it)."""
+                          ) -> dict[Hashable, list[Root]]:
+        """The roots received within the window before `now`, oldest first, per bucket."""
         if self._refreshed_at is None:
             await self._refresh(now)
         elif self.monotonic() - self._refreshed_at >= self.refresh_seconds and (
                 self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.create_task(self._refresh_quietly(now))
         since = now - self.window
-        return {bucket: BucketRoots(self._buckets.get(bucket) or RootIndex(), since)
+        return {bucket: [root for at, root in self._buckets.get(bucket, ()) if at >= since]
                 for bucket in buckets}
 
     async def _refresh_quietly(self, now: datetime) -> None:
@@ -150,16 +148,26 @@ class RecentRoots:
         if root.tracking_id in self._known:
             return
         self._known.add(root.tracking_id)
-        index = self._buckets.setdefault(bucket, RootIndex())
-        index.add(root, at)
-        self._known.difference_update(index.keep_newest(ROOTS_PER_BUCKET))
+        entries = self._buckets.setdefault(bucket, [])
+        entries.append((at, root))
+        if len(entries) > 1 and entries[-2][0] > at:
+            entries.sort(key=lambda entry: entry[0])
+        for _, dropped in entries[:-ROOTS_PER_BUCKET]:
+            self._known.discard(dropped.tracking_id)
+        del entries[:-ROOTS_PER_BUCKET]
 
     def _forget_before(self, since: datetime) -> None:
         for bucket in list(self._buckets):
-            index = self._buckets[bucket]
-            self._known.difference_update(index.drop_before(since))
-            if not len(index):
-                del self._buckets[bucket]
+            entries = self._buckets[bucket]
+            if entries and entries[0][0] < since:
+                kept = [(at, root) for at, root in entries if at >= since]
+                for at, root in entries:
+                    if at < since:
+                        self._known.discard(root.tracking_id)
+                if kept:
+                    self._buckets[bucket] = kept
+                else:
+                    del self._buckets[bucket]
 
 
 class RootWriter:

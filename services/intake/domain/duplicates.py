@@ -35,7 +35,6 @@ import re
 import unicodedata
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 SHINGLE_CHARS = 5
 SKETCH_SIZE = 64
@@ -190,31 +189,21 @@ class Root:
     sketch: TextSketch
 
 
-class SearchableRoots(Protocol):
-    """A bucket's roots that narrow themselves down for a sketch (`root_index.BucketRoots`)."""
-
-    def candidates(self, sketch: TextSketch) -> Sequence[Root]: ...
-
-
 def flag_possible_duplicates(
     new: Sequence[tuple[Bucket, str, TextSketch]],
-    roots: Mapping[Bucket, Sequence[Root] | SearchableRoots],
+    roots: Mapping[Bucket, Sequence[Root]],
 ) -> list[str | None]:
     """For each new complaint `(bucket, tracking_id, sketch)`, in arrival order, the
     tracking id of the root it is a near-duplicate of, or None.
 
-    `roots` holds the stored roots per bucket, oldest first: every root, or the roots
-    that may be near-duplicates of a given sketch (`SearchableRoots`). A new complaint that
-    is not flagged becomes a root for the ones after it in the same batch.
+    `roots` holds the stored roots per bucket, oldest first. A new complaint that is not
+    flagged becomes a root for the ones after it in the same batch.
     """
     batch_roots: dict[Bucket, list[tuple[str, TextSketch]]] = {}
     flags: list[str | None] = []
     for bucket, tracking_id, sketch in new:
         earlier = batch_roots.setdefault(bucket, [])
-        bucket_roots = roots.get(bucket, ())
-        found = bucket_roots if isinstance(bucket_roots, Sequence) \
-            else bucket_roots.candidates(sketch)
-        stored = [(root.tracking_id, root.sketch) for root in found]
+        stored = [(root.tracking_id, root.sketch) for root in roots.get(bucket, ())]
         flag = most_similar(sketch, stored + earlier)
         if flag is None:
             earlier.append((tracking_id, sketch))

@@ -55,7 +55,7 @@ async def test_loads_once_then_reads_only_what_is_new() -> None:
 
     found = await roots.for_buckets([BUCKET, ("health", None)], T0)
     assert [r.tracking_id for r in found[BUCKET]] == ["OLD1-AAAA-A"]
-    assert list(found[("health", None)]) == []
+    assert found[("health", None)] == []
     assert rows.reads == [T0]  # everything still live
 
     roots.add(BUCKET, T0, Root("MINE-AAAA-A", SKETCH))  # stored by this instance
@@ -87,7 +87,7 @@ async def test_roots_leave_with_the_window() -> None:
     ticks.now = 10.0
     await roots.for_buckets([BUCKET], later)  # starts the refresh that forgets
     await settle()
-    assert list((await roots.for_buckets([BUCKET], later))[BUCKET]) == []
+    assert (await roots.for_buckets([BUCKET], later))[BUCKET] == []
 
 
 async def test_a_failed_refresh_leaves_the_cache_and_is_tried_again_later() -> None:

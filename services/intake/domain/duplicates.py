@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 SHINGLE_CHARS = 5
 SKETCH_SIZE = 64
+BITMAP_BITS = 1024  # a sketch's bitmap (`TextSketch.bits`): 128 bytes
+_BITMAP_MASK = BITMAP_BITS - 1
 DUPLICATE_THRESHOLD = 0.6
 """Estimated Jaccard similarity of the character 5-gram sets at or above which two
 complaints are near-duplicates. Measured on Indonesian complaint texts of a few
@@ -104,6 +106,23 @@ class TextSketch:
         """The hashes as a set, built once per sketch (a root is compared many times)."""
         return frozenset(self.hashes)
 
+    @functools.cached_property
+    def bits(self) -> int:
+        """The hashes as a bitmap of `BITMAP_BITS` bits (bit `h % BITMAP_BITS` of each):
+        two sketches' common hashes are counted, give or take collisions, by one `&` and
+        one `bit_count` on 128-byte integers, a quarter of the time of a set
+        intersection, which also allocates the intersection."""
+        value = 0
+        for h in self.hashes:
+            value |= 1 << (h & _BITMAP_MASK)
+        return value
+
+    @functools.cached_property
+    def bits_lost(self) -> int:
+        """How many of the sketch's hashes share a bit with another of them: a count of
+        common hashes from `bits` may fall short of the true one by at most this."""
+        return len(self.hashes) - self.bits.bit_count()
+
     @classmethod
     def of(cls, title: str, body: str) -> TextSketch:
         hashes = sorted(shingle_hashes(text_fingerprint(title, body)))
@@ -162,14 +181,18 @@ def most_similar(new: TextSketch, candidates: Iterable[tuple[str, TextSketch]]) 
     """The tracking id of the candidate most similar to `new`, if it is a near-duplicate.
     Ties go to the first candidate, so pass them oldest first."""
     best_id, best_score = None, DUPLICATE_THRESHOLD
-    mine = new.members
+    mine, mine_bits, lost = new.members, new.bits, new.bits_lost
     for tracking_id, sketch in candidates:
-        theirs = sketch.members
-        # An upper bound first, from one set intersection: the estimate counts shared
-        # hashes among at least max(len) members of the union, so a pair sharing fewer
-        # than best_score of that cannot reach it (most pairs: different texts).
-        shared = len(mine & theirs)
-        if shared < best_score * max(len(mine), len(theirs)):
+        # An upper bound first: the estimate counts shared hashes among at least max(len)
+        # members of the union, so a pair sharing fewer than best_score of that cannot
+        # reach it (most pairs: different texts). The bitmaps bound the shared hashes
+        # from above (common hashes that share a bit count once: at most `lost` of them)
+        # in a quarter of the time of the exact count, which follows for the rest.
+        limit = best_score * max(len(mine), len(sketch.hashes))
+        if (mine_bits & sketch.bits).bit_count() + lost < limit:
+            continue
+        shared = len(mine & sketch.members)
+        if shared < limit:
             continue
         score = _estimate(new.hashes, sketch.hashes, shared)
         if score >= best_score and (best_id is None or score > best_score):

@@ -244,3 +244,20 @@ def test_the_estimate_is_the_bottom_k_share_of_the_union() -> None:
         b = TextSketch.from_stored(rng.sample(pool, rng.randint(0, min(len(pool), 90))))
         assert similarity(a, b) == by_definition(a, b), trial
         assert similarity(b, a) == similarity(a, b), trial
+
+
+def test_the_bitmaps_never_count_fewer_shared_hashes_than_there_are() -> None:
+    import random
+
+    from services.intake.domain.duplicates import BITMAP_BITS
+
+    rng = random.Random(3)
+    pool = [rng.getrandbits(63) for _ in range(300)]
+    for _ in range(500):
+        a = TextSketch(tuple(sorted(set(rng.sample(pool, rng.randint(0, 64))))))
+        b = TextSketch(tuple(sorted(set(rng.sample(pool, rng.randint(0, 64))))))
+        assert (a.bits & b.bits).bit_count() + a.bits_lost >= len(a.members & b.members)
+    # Hashes that share a bit: five common hashes, two bits; still a near-duplicate.
+    crowded = TextSketch((5, 7, 7 + BITMAP_BITS, 7 + 2 * BITMAP_BITS, 7 + 3 * BITMAP_BITS))
+    assert (crowded.bits & crowded.bits).bit_count() == 2 and crowded.bits_lost == 3
+    assert most_similar(crowded, [("SAME", TextSketch(crowded.hashes))]) == "SAME"

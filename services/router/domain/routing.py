@@ -99,14 +99,16 @@ class RuleBook(tuple[RoutingRule, ...]):
 
 def candidates(rules: Sequence[RoutingRule], complaint: Routable) -> list[RoutingRule]:
     """Every rule matching the complaint, best first. Empty when the complaint has no region.
-    (Pass a `RuleBook`: any other sequence is indexed on each call.)"""
+    A `RuleBook` is looked up by region; any other sequence is scanned rule by rule."""
     if not complaint.region_code:
         return []
-    book = rules if isinstance(rules, RuleBook) else RuleBook(rules)
     kind = _kind_value(complaint.kind)
     lineage = regions.lineage(complaint.region_code)
+    in_region = rules.of_lineage(lineage) if isinstance(rules, RuleBook) else [
+        (position, rule) for position, rule in enumerate(rules)
+        if rule.matches_region(lineage)]
     matching = [
-        (position, rule) for position, rule in book.of_lineage(lineage)
+        (position, rule) for position, rule in in_region
         if rule.matches_category(complaint.category) and rule.matches_kind(kind)
     ]
     return [rule for _, rule in sorted(matching, key=_precedence)]

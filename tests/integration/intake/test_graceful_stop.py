@@ -28,6 +28,8 @@ async def test_a_graceful_stop_writes_the_roots_still_waiting(
         assert process.stop() == 0, process.tail()
     finally:
         process.kill()
-    root = await complaints.database["duplicate_roots"].find_one({"_id": event["tracking_id"]})
-    assert root is not None, "the new complaint's duplicate root was not written"
+    batch = await complaints.database["duplicate_root_batches"].find_one(
+        {"roots.tracking_id": event["tracking_id"]})
+    assert batch is not None, "the new complaint's duplicate root was not written"
+    (root,) = [r for r in batch["roots"] if r["tracking_id"] == event["tracking_id"]]
     assert (root["category"], root["region_code"]) == (data["category"], data["region_code"])

@@ -1,0 +1,108 @@
+"""Benchmark (not a test): the embedded database's CPU per duplicate root, stored one
+document per root (as before the batches) or in batches (`RootStore`), written and read.
+
+Starts a bare SecantusDB, writes `--seconds` seconds' worth of roots (`--rate` a second,
+one statement a second, as `RootWriter` does) each way, into collections with the roots'
+TTL index, then reads them all back once each way (a refresh reads each root a few times).
+Prints the server's CPU (user + system) per root.
+
+    .venv/bin/python -m benchmarks.root_batches [--rate 800] [--seconds 10] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psutil
+from bson import Binary
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from benchmarks.load import submissions
+from services.intake.adapters.duplicate_roots import INDEXES, RootStore
+from services.intake.domain.duplicates import Root, TextSketch
+from shared.devinfra.launcher import LocalInfra
+from shared.mongo import ensure_indexes
+
+WINDOW = timedelta(days=7)
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+class SingleRoots(RootStore):
+    """The earlier versions' layout: one document per root."""
+
+    async def add(self, roots: Any, window: timedelta) -> None:
+        await self.collection.insert_many([
+            {"_id": root.tracking_id, "category": bucket[0], "region_code": bucket[1],
+             "received_at": at, "expires_at": at + window,
+             "sketch": Binary(root.sketch.to_bytes())} for bucket, at, root in roots],
+            ordered=False)
+
+    async def read_all(self, moment: datetime) -> int:
+        return len([doc async for doc in self.collection.find(
+            {"expires_at": {"$gt": moment}})])
+
+
+async def measure(db: AsyncDatabase[dict[str, Any]], name: str, store: RootStore,
+                  seconds: list[list[tuple[Any, datetime, Root]]],
+                  cpu: Callable[[], float]) -> tuple[float, float]:
+    await ensure_indexes(db, {store.collection.name: INDEXES[next(iter(INDEXES))]})
+    before = cpu()
+    for roots in seconds:
+        await store.add(roots, WINDOW)
+    written = cpu()
+    if isinstance(store, SingleRoots):
+        count = await store.read_all(T0)
+    else:
+        found, _ = await store.expiring_after(T0)
+        count = len(found)
+    read = cpu()
+    total = sum(len(roots) for roots in seconds)
+    assert count == total, f"{name}: read {count} of {total}"
+    return (written - before) / total * 1000, (read - written) / total * 1000
+
+
+async def run(args: argparse.Namespace) -> None:
+    texts = [(s["title"], s["body"]) for s in submissions(args.rate, seed=5)]
+    sketches = [TextSketch.of(title, body) for title, body in texts]
+    bucket = ("infrastructure.roads", "64.08.04")
+    with LocalInfra() as infra:
+        assert infra.database is not None and infra.database.process is not None
+        server = psutil.Process(infra.database.process.pid)
+
+        def cpu() -> float:
+            times = server.cpu_times()
+            return times.user + times.system
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            infra.env["LAPOR_MONGODB_URI"], tz_aware=True)
+        print(f"  {args.rate} roots a second for {args.seconds} s, one statement a second; "
+              f"the database's CPU per root (ms)")
+        for round_ in range(args.rounds):
+            db = client[f"roots{round_}"]
+            seconds = [[(bucket, T0 + timedelta(seconds=s), Root(
+                f"LPR-{round_}-{s}-{i}", sketches[i])) for i in range(args.rate)]
+                for s in range(args.seconds)]
+            single = SingleRoots(db)
+            single.collection = db["single"]
+            batched = RootStore(db)
+            for name, store in (("one document per root", single), ("batches", batched)):
+                write, read = await measure(db, name, store, seconds, cpu)
+                print(f"  round {round_}  {name:22s} write {write:6.3f}   read {read:6.3f}")
+        await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rate", type=int, default=800, help="roots written a second")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

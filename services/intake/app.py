@@ -11,6 +11,8 @@ from functools import partial
 from faststream.specification import AsyncAPI
 
 from services.intake.adapters.complaints import INDEXES, ComplaintStore
+from services.intake.adapters.contact_marks import INDEXES as MARK_INDEXES
+from services.intake.adapters.contact_marks import ContactMarks
 from services.intake.adapters.duplicate_roots import INDEXES as ROOT_INDEXES
 from services.intake.adapters.duplicate_roots import RecentRoots, RootStore, RootWriter
 from services.intake.domain.rate_limit import contact_keys, pepper_from_key
@@ -50,6 +52,7 @@ def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
     official_regions()
     runtime.indexes.update(INDEXES)
     runtime.indexes.update(ROOT_INDEXES)
+    runtime.indexes.update(MARK_INDEXES)
     key = settings.citizen_secret_key.get_secret_value().encode()
     store = ComplaintStore(runtime.db)
     root_store = RootStore(runtime.db)
@@ -59,6 +62,7 @@ def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
     runtime.on_consumers_stopped(root_writer.close)
     return Intake(
         store=store,
+        marks=ContactMarks(runtime.db),
         roots=RecentRoots(root_store, window),
         save_roots=root_writer.add,
         publish_all=runtime.publish_all,

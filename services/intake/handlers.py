@@ -4,12 +4,13 @@
 Each record of a batch goes through, in arrival order:
 1. read: parse and validate; bytes that are no JSON object are dead-lettered, invalid
    submissions answered with every error; copies within the batch collapse;
-2. decide: the flood guard (one read of the recent complaints of the reporters'
-   contacts), tracking id, text sketch and the duplicate search against cached roots;
-3. store: bulk insert. The tracking id is derived from the submission key, so a
-   redelivered or concurrent copy fails to insert (its `_id` is taken by the same
-   submission), and such a copy re-publishes the STORED event (same event_id, tracking
-   id and citizen secret) instead of creating a second complaint;
+2. decide: the flood guard (one read of the marks of the reporters' contacts' recent
+   complaints), tracking id, text sketch and the duplicate search against cached roots;
+3. store: bulk insert, and the chunk's flood guard marks beside it. The tracking id is
+   derived from the submission key, so a redelivered or concurrent copy fails to insert
+   (its `_id` is taken by the same submission), and such a copy re-publishes the STORED
+   event (same event_id, tracking id and citizen secret) instead of creating a second
+   complaint;
 4. publish every answer; the consumer commits the offsets only after all of it.
 A crash anywhere redelivers the batch, and each step gives the same answer again.
 
@@ -39,6 +40,7 @@ from services.intake.adapters.complaints import (
     TrackingIdFor,
     TrackingIdsExhausted,
 )
+from services.intake.adapters.contact_marks import ContactMarks, Mark
 from services.intake.domain.complaint import received_event, stored_event
 from services.intake.domain.duplicates import Root, TextSketch, flag_possible_duplicates
 from services.intake.domain.errors import ErrorCode
@@ -134,8 +136,8 @@ class Tally:
 
 
 class Intake:
-    def __init__(self, *, store: ComplaintStore, roots: Roots, save_roots: SaveRoots,
-                 publish_all: PublishAll,
+    def __init__(self, *, store: ComplaintStore, marks: ContactMarks, roots: Roots,
+                 save_roots: SaveRoots, publish_all: PublishAll,
                  topics: Topics, validate: Validate, readable_reference: ReadableReference,
                  tracking_id_key: Callable[[], Awaitable[bytes]],
                  citizen_secret: Callable[[str], str],
@@ -143,6 +145,7 @@ class Intake:
                  rate_limit_per_hour: int | None, clock: Clock,
                  after_store: Callable[[], None] | None = None) -> None:
         self.store = store
+        self.marks = marks
         self.roots = roots
         self.save_roots = save_roots
         self.publish_all = publish_all
@@ -300,7 +303,7 @@ class _BatchRun:
         contacts = sorted({key for item in items for key in item.contacts})
         if contacts and intake.rate_limit is not None:
             chunk.recent = asyncio.ensure_future(
-                intake.store.recent_by_contacts(contacts, self.now - WINDOW))
+                intake.marks.recent(contacts, self.now - WINDOW))
             self.pending.append(chunk.recent)
         await _let_io_run()
         for index, item in enumerate(items):  # while the database looks the contacts up
@@ -340,10 +343,23 @@ class _BatchRun:
                 self.batch_roots.setdefault(item.bucket, []).append(
                     Root(item.tracking_id, item.sketch))
         chunk.events, documents = self._build(admitted)
-        chunk.inserting = asyncio.ensure_future(intake.store.insert_new(documents))
+        chunk.inserting = asyncio.ensure_future(self._store(admitted, documents))
         self.pending.append(chunk.inserting)
         await _let_io_run()
         return chunk
+
+    async def _store(self, items: list[Accepted], documents: list[dict[str, Any]]
+                     ) -> InsertOutcome:
+        """Insert a chunk's complaints and, for the flood guard, their marks: two writes
+        sent together (a crash between them is repaired by the redelivery, see
+        adapters/contact_marks.py)."""
+        intake = self.intake
+        if intake.rate_limit is None:
+            return await intake.store.insert_new(documents)
+        outcome, _ = await asyncio.gather(
+            intake.store.insert_new(documents),
+            intake.marks.add([Mark(item.key, item.contacts, self.now) for item in items]))
+        return outcome
 
     def _flood_guard(self, chunk: _Chunk, recent: list[tuple[str, list[str]]]
                      ) -> tuple[list[Accepted], list[Accepted]]:

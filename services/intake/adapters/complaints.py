@@ -19,13 +19,16 @@ with its stored complaint. Once redeliveries of those submissions are no longer 
 (the submissions topic's retention and the channel adapters' retries are over), the index
 can be dropped to save its cost on every insert.
 
-The complaint document also carries what the flood guard counts, `contact_keys` (HMAC
-digests of the reporter's contacts, never the contacts), so that storing a complaint and
-counting it are one write: no crash can fall between them, and a redelivered submission
-cannot be counted twice (it is stored once).
+The complaint document also carries its reporter's `contact_keys` (HMAC digests of the
+contacts, never the contacts), but the flood guard counts marks of their own
+(adapters/contact_marks.py): the complaints have no secondary index, since on the
+embedded database the first one triples what every insert costs. Deployments from
+before the marks keep the complaints' `recent_by_contact` index, which intake no longer
+creates and never drops (earlier instances still running count with it); drop it once
+none runs.
 
-Reads are shaped as index lookups that usually find nothing (a first-time reporter, a
-new submission): cheap on MongoDB and on the embedded test database alike.
+Reads are `_id` lookups that usually find nothing (a new submission): cheap on MongoDB
+and on the embedded test database alike.
 """
 
 from __future__ import annotations
@@ -33,11 +36,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from bson import Binary
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import find_in, insert_first_wins
@@ -47,14 +49,10 @@ COLLECTION = "complaints"
 KEYS = "intake_keys"
 TRACKING_ID_KEY = "tracking_id"  # the `_id` of the derivation key's document
 LEGACY_SUBMISSION_KEY_INDEX = "submission_key_unique"  # made by earlier versions only
+LEGACY_CONTACT_INDEX = "recent_by_contact"  # the flood guard's, before its marks
 
-INDEXES = {
-    COLLECTION: [
-        # The flood guard: recent complaints per reporter contact (multikey).
-        IndexModel([("contact_keys", ASCENDING), ("received_at", DESCENDING)],
-                   name="recent_by_contact"),
-    ],
-}
+# No secondary index: every index makes every insert dearer (see the module's docstring).
+INDEXES: dict[str, list[IndexModel]] = {COLLECTION: []}
 
 MAX_ATTEMPTS = 8
 """Tracking ids tried per submission. Each further attempt is needed with a chance of
@@ -158,20 +156,6 @@ class ComplaintStore:
             return {}
         cursor = find_in(self.collection, "submission_key", keys, projection=_STORED)
         return {doc["submission_key"]: doc async for doc in cursor}
-
-    async def recent_by_contacts(self, contact_keys: Sequence[str], since: datetime
-                                 ) -> list[tuple[str, list[str]]]:
-        """`(submission_key, contact_keys)` of every complaint received since `since` from
-        any of these contacts."""
-        if not contact_keys:
-            return []
-        cursor = find_in(self.collection, "contact_keys", contact_keys,
-                         {"received_at": {"$gte": since}},
-                         {"_id": 0, "submission_key": 1, "contact_keys": 1})
-        found = {}  # a complaint with several of these contacts comes once per chunk
-        async for doc in cursor:
-            found[doc["submission_key"]] = doc.get("contact_keys") or []
-        return list(found.items())
 
     async def set_possible_duplicate(self, tracking_id: str, duplicate_of: str | None) -> None:
         """Repoint a stored complaint (before its event is published): its root's tracking

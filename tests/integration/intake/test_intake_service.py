@@ -3,6 +3,7 @@ none lost, none counted twice (issue #3). One intake process serves the whole mo
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from shared.devinfra.services import ServiceProcess
@@ -124,6 +125,33 @@ async def test_the_eleventh_from_one_contact_in_an_hour_is_rate_limited(
     keys = [key_of(s).decode() for s in sent]
     assert await complaints.count_documents({"submission_key": {"$in": keys}}) == 10
     assert metric(intake.metrics(), "lapor_intake_rejections_total", code="rate_limited") >= 1
+
+
+async def test_the_limit_counts_complaints_of_earlier_batches_from_their_marks(
+        intake: ServiceProcess, bootstrap: str, topics: Topics, complaints: Any) -> None:
+    phone = "+62812" + str(uuid.uuid4().int)[:7]
+    first = [submission(reporter={"name": "Budi", "phone": phone,
+                                  "email": f"budi.{n}.{phone[1:]}@warga.example.id"})
+             for n in range(10)]
+    await send(bootstrap, topics.submitted, [(key_of(s), as_bytes(s), 1) for s in first])
+    async with TopicReader(bootstrap, topics.received) as received:
+        await received.wait_for(lambda vs: all(for_ref(vs, s["channel_ref"]) for s in first))
+    # Counted from the database now: stored in earlier batches, and the complaints have
+    # no index to count with, only the marks.
+    assert list(await complaints.index_information()) == ["_id_"]
+    marks = complaints.database["contact_marks"]
+    assert await marks.count_documents({"marks.submission_key": key_of(first[0]).decode()}) == 1
+    late = submission(reporter={"name": "Budi", "phone": phone})
+    await send(bootstrap, topics.submitted, [(key_of(late), as_bytes(late), 1)])
+    async with TopicReader(bootstrap, topics.rejected) as reader:
+        values = await reader.wait_for(lambda vs: for_ref(vs, late["channel_ref"]))
+    (rejection,) = for_ref(values, late["channel_ref"])
+    assert rejection["errors"][0]["code"] == "rate_limited"
+    again = first[3]  # a re-send of a stored one is answered with it, never refused
+    await send(bootstrap, topics.submitted, [(key_of(again), as_bytes(again), 1)])
+    async with TopicReader(bootstrap, topics.received) as received:
+        values = await received.wait_for(lambda vs: for_ref(vs, again["channel_ref"]))
+    assert await complaints.count_documents({"submission_key": key_of(again).decode()}) == 1
 
 
 async def test_a_near_identical_complaint_points_to_the_first(

@@ -18,11 +18,10 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psutil
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from benchmarks.bare_database import bare_database
 from services.intake.adapters.contact_marks import INDEXES, ContactMarks, Mark
-from shared.devinfra.launcher import LocalInfra
 from shared.mongo import ensure_indexes, find_in
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -42,16 +41,7 @@ def complaint(n: int, at: datetime) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    with LocalInfra() as infra:
-        assert infra.database is not None and infra.database.process is not None
-        server = psutil.Process(infra.database.process.pid)
-
-        def cpu() -> float:
-            times = server.cpu_times()
-            return times.user + times.system
-
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            infra.env["LAPOR_MONGODB_URI"], tz_aware=True)
+    async with bare_database() as (client, cpu):
         total = args.chunk * args.chunks
         print(f"  {args.chunks} chunks of {args.chunk} complaints; the database's CPU")
         for round_ in range(args.rounds):
@@ -101,7 +91,6 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"  round {round_}  per guard query of 130 keys, {kind}: index "
                       f"{(legacy - before) / args.queries * 1000:.2f} ms; marks "
                       f"{(marked - legacy) / args.queries * 1000:.2f} ms")
-        await client.close()
 
 
 def main() -> None:

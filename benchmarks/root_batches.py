@@ -17,15 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psutil
 from bson import Binary
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from benchmarks.bare_database import bare_database
 from benchmarks.load import submissions
 from services.intake.adapters.duplicate_roots import INDEXES, RootStore
 from services.intake.domain.duplicates import Root, TextSketch
-from shared.devinfra.launcher import LocalInfra
 from shared.mongo import ensure_indexes
 
 WINDOW = timedelta(days=7)
@@ -70,16 +68,7 @@ async def run(args: argparse.Namespace) -> None:
     texts = [(s["title"], s["body"]) for s in submissions(args.rate, seed=5)]
     sketches = [TextSketch.of(title, body) for title, body in texts]
     bucket = ("infrastructure.roads", "64.08.04")
-    with LocalInfra() as infra:
-        assert infra.database is not None and infra.database.process is not None
-        server = psutil.Process(infra.database.process.pid)
-
-        def cpu() -> float:
-            times = server.cpu_times()
-            return times.user + times.system
-
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            infra.env["LAPOR_MONGODB_URI"], tz_aware=True)
+    async with bare_database() as (client, cpu):
         print(f"  {args.rate} roots a second for {args.seconds} s, one statement a second; "
               f"the database's CPU per root (ms)")
         for round_ in range(args.rounds):
@@ -93,7 +82,6 @@ async def run(args: argparse.Namespace) -> None:
             for name, store in (("one document per root", single), ("batches", batched)):
                 write, read = await measure(db, name, store, seconds, cpu)
                 print(f"  round {round_}  {name:22s} write {write:6.3f}   read {read:6.3f}")
-        await client.close()
 
 
 def main() -> None:

@@ -44,6 +44,28 @@ def settings_for(tenant_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+async def database_for(settings_for):
+    """A service's database of the test's tenant, with the given indexes made; dropped
+    after the test."""
+    from shared.mongo import database, ensure_indexes, make_client
+
+    opened = []
+
+    async def make(service: str, indexes=None):
+        settings = settings_for(service)
+        client = make_client(settings)
+        opened.append((client, settings.mongodb_database))
+        db = database(client, settings)
+        await ensure_indexes(db, indexes or {})
+        return db
+
+    yield make
+    for client, name in opened:
+        await client.drop_database(name)
+        await client.close()
+
+
+@pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     with Mailbox() as box:
         yield box

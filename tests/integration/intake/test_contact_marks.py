@@ -4,7 +4,6 @@ submission once however often it was marked; a chunk written again is stored onc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,21 +11,15 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.adapters.contact_marks import COLLECTION, INDEXES, ContactMarks, Mark
-from shared.mongo import IN_CHUNK, database, ensure_indexes, make_client
+from shared.mongo import IN_CHUNK
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
-async def db(settings_for: Any) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    settings = settings_for("intake")
-    client = make_client(settings)
-    db = database(client, settings)
-    await ensure_indexes(db, INDEXES)
-    yield db
-    await client.drop_database(settings.mongodb_database)
-    await client.close()
+async def db(database_for: Any) -> AsyncDatabase[dict[str, Any]]:
+    return await database_for("intake", INDEXES)
 
 
 def chunk(n: int, *, at: datetime = T0) -> list[Mark]:

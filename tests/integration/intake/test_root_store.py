@@ -4,7 +4,6 @@ versions stored one per document are read too; a root found twice is remembered 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,6 @@ from services.intake.adapters.duplicate_roots import (
     RootStore,
 )
 from services.intake.domain.duplicates import Root, TextSketch
-from shared.mongo import database, ensure_indexes, make_client
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 WINDOW = timedelta(days=7)
@@ -30,14 +28,8 @@ WATER = ("utilities.water", "64.08.01")
 
 
 @pytest.fixture
-async def db(settings_for: Any) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    settings = settings_for("intake")
-    client = make_client(settings)
-    db = database(client, settings)
-    await ensure_indexes(db, INDEXES)
-    yield db
-    await client.drop_database(settings.mongodb_database)
-    await client.close()
+async def db(database_for: Any) -> AsyncDatabase[dict[str, Any]]:
+    return await database_for("intake", INDEXES)
 
 
 def sketch(n: int) -> TextSketch:

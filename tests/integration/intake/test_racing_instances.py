@@ -14,10 +14,15 @@ import pytest
 from pydantic import SecretStr
 
 from services.intake import handlers
-from services.intake.adapters.complaints import LEGACY_SUBMISSION_KEY_INDEX
+from services.intake.adapters.complaints import (
+    LEGACY_CONTACT_INDEX,
+    LEGACY_SUBMISSION_KEY_INDEX,
+)
+from services.intake.adapters.contact_marks import Mark
 from services.intake.app import build_intake
 from services.intake.handlers import Intake
 from shared.consumer import InboundRecord
+from shared.contract import Reporter
 from shared.kafka import ensure_topics
 from shared.mongo import ensure_indexes
 from shared.service import ServiceRuntime
@@ -197,3 +202,60 @@ async def test_a_complaint_stored_by_an_earlier_version_is_not_stored_again(inst
     # (the two events are keyed by different tracking ids: partitions, hence order, differ)
     assert sorted(e["tracking_id"] for e in for_ref(received, data["channel_ref"])) == sorted(
         ["0000-0001-Y", intake.tracking_id_for(key, 0)])
+
+
+async def test_one_instance_counts_what_another_stored(instances) -> None:
+    (first, second), runtime = instances  # rate limit: 2 an hour
+    phone = "0813 5000 " + str(uuid.uuid4().int)[:4]
+    sent = [submission(reporter={"phone": phone, "email": f"y{n}.{phone[-4:]}@w.example.id"})
+            for n in range(3)]
+    await first.handle([record(runtime, sent[0], 0, 0), record(runtime, sent[1], 0, 1)])
+    await second.handle([record(runtime, sent[2], 1, 0)])  # from the first one's marks
+
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.rejected) as reader:
+        rejected = await reader.wait_for(lambda vs: for_ref(vs, sent[2]["channel_ref"]))
+    assert for_ref(rejected, sent[2]["channel_ref"])[0]["errors"][0]["code"] == "rate_limited"
+    keys = [key_of(s).decode() for s in sent]
+    assert await runtime.db["complaints"].count_documents({"submission_key": {"$in": keys}}) == 2
+
+
+async def test_marks_stored_without_their_complaint_let_the_redelivery_store_it(
+        instances) -> None:
+    """A crash between the two writes of a chunk, marks first: the redelivered submission
+    finds its own marks (stored before), so it is admitted although its contact is at
+    the limit, and stored once."""
+    (intake, _), runtime = instances  # rate limit: 2 an hour
+    phone = "0813 6000 " + str(uuid.uuid4().int)[:4]
+    stored = [submission(reporter={"phone": phone}) for _ in range(2)]
+    lost = submission(reporter={"phone": phone})
+    await intake.handle([record(runtime, s, 0, n) for n, s in enumerate(stored)])
+    first = await runtime.db["complaints"].find_one({"submission_key": key_of(stored[0]).decode()})
+    await intake.marks.add([Mark(key_of(lost).decode(), first["contact_keys"],
+                                 intake.clock.now())])  # ... and its complaint lost
+
+    await intake.handle([record(runtime, lost, 0, 2)])  # the redelivery
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.received) as reader:
+        received = await reader.wait_for(lambda vs: for_ref(vs, lost["channel_ref"]))
+    assert len(for_ref(received, lost["channel_ref"])) == 1
+    assert await runtime.db["complaints"].count_documents(
+        {"submission_key": key_of(lost).decode()}) == 1
+
+
+async def test_an_upgraded_deployment_keeps_the_complaints_contact_index(instances) -> None:
+    """Earlier versions counted the complaints by an index on their contact keys: intake
+    neither creates nor drops it, and still stores the keys, which earlier instances
+    running during the upgrade count."""
+    (intake, _), runtime = instances
+    complaints = runtime.db["complaints"]
+    assert LEGACY_CONTACT_INDEX not in await complaints.index_information()  # a new one
+    await complaints.create_index([("contact_keys", 1), ("received_at", -1)],
+                                  name=LEGACY_CONTACT_INDEX)
+    data = submission()
+    await intake.handle([record(runtime, data, 0, 0)])
+    stored = await complaints.find_one({"submission_key": key_of(data).decode()})
+    assert stored["contact_keys"] == intake.contact_keys(
+        Reporter(email=data["reporter"]["email"]))
+    await ensure_indexes(runtime.db, runtime.indexes)  # as a restart does
+    assert LEGACY_CONTACT_INDEX in await complaints.index_information()

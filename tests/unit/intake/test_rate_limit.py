@@ -68,3 +68,13 @@ def test_admit_keeps_what_an_earlier_delivery_admitted() -> None:
 def test_pepper_from_key_is_a_stable_domain_separated_digest() -> None:
     assert pepper_from_key(b"k") == pepper_from_key(b"k") != pepper_from_key(b"other")
     assert pepper_from_key(b"k") != b"k" and len(pepper_from_key(b"k")) == 32
+
+
+def test_the_flood_guards_marks_outlive_its_window() -> None:
+    from services.intake.adapters.contact_marks import INDEXES, RETENTION
+    from services.intake.domain.rate_limit import WINDOW
+
+    assert RETENTION >= 2 * WINDOW  # a complaint is counted for the whole window, and then some
+    (ttl,) = [model.document for model in INDEXES["contact_marks"]
+              if "expireAfterSeconds" in model.document]
+    assert ttl["expireAfterSeconds"] == RETENTION.total_seconds()

@@ -8,13 +8,17 @@ documents and no server restart is needed between them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.devinfra import LocalInfra
 from shared.devinfra.mailbox import Mailbox
+from shared.mongo import database, ensure_indexes, make_client
 from shared.settings import Settings
 from tests.support.tenants import tenant_env_for
 
@@ -44,14 +48,14 @@ def settings_for(tenant_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-async def database_for(settings_for):
+async def database_for(settings_for: Callable[..., Settings]
+                       ) -> AsyncIterator[Callable[..., Awaitable[AsyncDatabase[Any]]]]:
     """A service's database of the test's tenant, with the given indexes made; dropped
     after the test."""
-    from shared.mongo import database, ensure_indexes, make_client
+    opened: list[tuple[AsyncMongoClient[Any], str]] = []
 
-    opened = []
-
-    async def make(service: str, indexes=None):
+    async def make(service: str, indexes: Mapping[str, Sequence[IndexModel]] | None = None
+                   ) -> AsyncDatabase[Any]:
         settings = settings_for(service)
         client = make_client(settings)
         opened.append((client, settings.mongodb_database))

@@ -72,9 +72,7 @@ OVERLAP = timedelta(seconds=15)
 ROOTS_PER_BUCKET = 200  # the newest; bounds memory and comparisons per complaint
 
 Bucket = tuple[str | None, str | None]  # (category, region_code)
-
-
-Stored = tuple[Bucket, datetime, Root]
+Stored = tuple[Bucket, datetime, Root]  # a root, with its bucket and when it was received
 
 
 class RootStore:
@@ -230,9 +228,9 @@ class RootWriter:
         self.store = store
         self.window = window
         self.interval = interval
-        self._waiting: list[tuple[Bucket, datetime, Root]] = []
+        self._waiting: list[Stored] = []
 
-    async def add(self, roots: Sequence[tuple[Bucket, datetime, Root]]) -> None:
+    async def add(self, roots: Sequence[Stored]) -> None:
         """Queue roots of complaints already stored (returns at once)."""
         self._waiting += roots
         if len(self._waiting) > MAX_WAITING:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from shared.contract import EVENT_TYPES, Envelope, Submission, SubmissionRejected, submission_key
 
@@ -49,8 +50,32 @@ def decode(raw: bytes | str, model: type[M]) -> M:
     return model.model_validate(parse_object(raw))
 
 
+_EVENT_TYPE = re.compile(rb'"event_type"\s*:\s*"([a-z_.]+)"')
+"""Where a producer's serialisation puts the event type (found without parsing)."""
+
+
 def decode_event(raw: bytes | str) -> Envelope:
-    """Decode any produced event by its `event_type`."""
+    """Decode any produced event by its `event_type`.
+
+    The common case is parsed and validated in one pass (pydantic's JSON parser, about
+    half the CPU of `json.loads` and validation of the result): the type is looked up in
+    the raw bytes, and the event kept only if it is of that type. Anything else (no
+    such key, a nested one found first, invalid JSON or fields) takes the path below,
+    which gives the specific error."""
+    if isinstance(raw, bytes) and (found := _EVENT_TYPE.search(raw)):
+        cls = EVENT_TYPES.get(found.group(1).decode("ascii"))
+        if cls is not None:
+            try:
+                event = cls.model_validate_json(raw)
+            except ValidationError:
+                pass
+            else:
+                if event.event_type == cls.EVENT_TYPE:
+                    return event
+    return _decode_event_slowly(raw)
+
+
+def _decode_event_slowly(raw: bytes | str) -> Envelope:
     data = parse_object(raw)
     cls = EVENT_TYPES.get(str(data.get("event_type")))
     if cls is None:

@@ -39,9 +39,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None
 
     async def upgrade_storage() -> None:
         await fold_legacy_clocks(runtime.db)
-        # Before any clock is written: an existing deployment gets its tally counted once.
+        # Before any clock is written: an existing deployment gets its tally counted once,
+        # and due hints for its clocks (then the clocks' old index goes).
         if await store.establish_tally():
             log.info("sla open-clock tally counted from the clocks")
+        await store.establish_hints()
 
     runtime.on_startup(upgrade_storage)
     clock = clock or SystemClock()

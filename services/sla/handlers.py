@@ -219,7 +219,7 @@ class SlaWatcher:
     async def scan(self) -> int:
         """Emit everything due now; returns the number of messages published.
 
-        A round reads the cases with a clock due from the `next_due_at` index, oldest first,
+        A round reads the cases with a clock due from the due hints (roughly oldest first),
         through one cursor, a batch at a time. Per batch: one insert of ledger entries claims the
         batch's emissions (of several instances only the one whose insert lands publishes an
         emission; a lapsed claim is taken over), then the won messages are published while

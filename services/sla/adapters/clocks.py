@@ -9,9 +9,10 @@ case is an insert, every later write `replace_one({_id, version: expected}, doc,
 upsert=True)`. When someone else changed (or created) the case first, the filter misses,
 the upsert collides on `_id` and the write comes back as a duplicate-key error for exactly
 that case. So concurrent sla instances, and the scanner racing the event consumer, never
-overwrite each other: the loser reloads and decides again. The only secondary index is
-`next_due_at`, the earliest next mark of the case's running clocks (none while every clock
-is paused, stopped or done): every index makes every write dearer.
+overwrite each other: the loser reloads and decides again. The clocks have no secondary
+index: every index makes every write dearer. A case's `next_due_at` (the earliest next mark
+of its running clocks; none while every clock is paused, stopped or done) is written to a
+due hint in the same transaction (`due_hints.py`), where the scanner finds it.
 
 Open clocks (`tallies`, document `sla_open_clocks`, see `shared.tally`): the number of
 clocks not stopped, by stage, for the `lapor_sla_open_clocks` gauge. Counting them from the
@@ -47,6 +48,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from services.sla.adapters.due_hints import INDEXES as HINT_INDEXES
+from services.sla.adapters.due_hints import DueHints, Entry, drop_legacy_index
 from services.sla.domain import SlaClock
 from shared.mongo import find_in, in_chunks, insert_first_wins
 from shared.tally import Key, Tally, changes, commit_all_but_losers, lost_race
@@ -60,10 +63,8 @@ CLAIM_LEASE = timedelta(seconds=30)  # a claimer that has not published by then 
 LEDGER_RETENTION = timedelta(days=30)
 
 INDEXES = {
-    COLLECTION: [
-        # The scanner's query: its cost grows with the due cases, not the open ones.
-        IndexModel([("next_due_at", ASCENDING)], name="next_due_at"),
-    ],
+    COLLECTION: [],  # read by `_id` only; the scanner reads the due hints
+    **HINT_INDEXES,
     LEDGER: [
         IndexModel([("claimed_at", ASCENDING)], name="retention",
                    expireAfterSeconds=int(LEDGER_RETENTION.total_seconds())),
@@ -80,6 +81,7 @@ class CaseClocks:
     clocks: tuple[SlaClock, ...] = ()
     version: int = NEW
     counted: tuple[str, ...] = ()  # the stages the tally counts for this case as stored
+    hinted_in: str | None = None  # the due hint it was found by, if the scanner found it
 
     def with_clocks(self, clocks: Iterable[SlaClock]) -> CaseClocks:
         return replace(self, clocks=tuple(clocks))
@@ -100,11 +102,20 @@ class CaseClocks:
         return [(c.stage, c.version) for c in self.clocks] != [
             (c.stage, c.version) for c in before.clocks]
 
-    def document(self) -> dict[str, Any]:
+    def next_due_at(self) -> datetime | None:
+        """The earliest next mark of the case's clocks (None: nothing to come)."""
         due = [at for at in (clock.next_due_at for clock in self.clocks) if at is not None]
+        return min(due) if due else None
+
+    def document(self) -> dict[str, Any]:
         return {"_id": self.tracking_id, "version": self.version + 1,
-                "next_due_at": min(due) if due else None,
+                "next_due_at": self.next_due_at(),
                 "clocks": [clock.to_record() for clock in self.clocks]}
+
+    def hint(self) -> Entry | None:
+        """The due hint entry of this case as written (None when no mark is to come)."""
+        at = self.next_due_at()
+        return None if at is None else (self.tracking_id, self.version + 1, at)
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> CaseClocks:
@@ -119,6 +130,7 @@ class ClockStore:
         self.collection = db[COLLECTION]
         self.ledger = db[LEDGER]
         self.tally = Tally(db, TALLY)
+        self.hints = DueHints(db)
 
     # -- clocks -----------------------------------------------------------------------------
     async def for_cases(self, tracking_ids: Iterable[str]) -> dict[str, CaseClocks]:
@@ -129,19 +141,48 @@ class ClockStore:
         return found
 
     async def due(self, now: datetime, batch: int) -> AsyncGenerator[list[CaseClocks]]:
-        """The cases with a clock due by `now`, oldest first, `batch` at a time from one
-        cursor (the server evaluates the query once; each further batch is a cheap
-        getMore)."""
-        cursor = self.collection.find({"next_due_at": {"$lte": now}}).sort(
-            "next_due_at", ASCENDING).batch_size(batch)
-        chunk: list[CaseClocks] = []
-        async for doc in cursor:
-            chunk.append(CaseClocks.from_document(doc))
-            if len(chunk) == batch:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+        """The cases with a clock due by `now`, `batch` at a time (roughly oldest first:
+        by hint, then by mark), from the due hints read through one cursor. The hints'
+        obsolete entries met on the way are pruned (see `due_hints.py`)."""
+        seen: set[str] = set()
+        group: list[dict[str, Any]] = []
+        ready: list[CaseClocks] = []
+        async for hint in self.hints.come(now):
+            group.append(hint)
+            if sum(len(h["cases"]) for h in group) >= batch:
+                ready += await self._due_in(group, now, seen)
+                group = []
+            while len(ready) >= batch:
+                yield ready[:batch]
+                ready = ready[batch:]
+        if group:
+            ready += await self._due_in(group, now, seen)
+        for offset in range(0, len(ready), batch):
+            yield ready[offset:offset + batch]
+
+    async def _due_in(self, hints: list[dict[str, Any]], now: datetime, seen: set[str]
+                      ) -> list[CaseClocks]:
+        """The cases of these hints' due entries that are still as hinted (not yet
+        yielded by this scan), by mark; prunes the entries found obsolete."""
+        due = [entry for hint in hints for entry in hint["cases"] if entry["at"] <= now]
+        stored = {doc["_id"]: doc async for doc in find_in(
+            self.collection, "_id", sorted({entry["id"] for entry in due}))}
+
+        def is_current(entry: dict[str, Any]) -> bool:
+            doc = stored.get(entry["id"])
+            return doc is not None and doc["version"] == entry["v"]
+
+        await self.hints.prune((hint, {entry["id"] for entry in hint["cases"]
+                                       if entry["at"] <= now and not is_current(entry)})
+                               for hint in hints)
+        current = {entry["id"] for entry in due if is_current(entry)}
+        found = sorted((stored[tid] for tid in current - seen),
+                       key=lambda doc: doc["next_due_at"])
+        seen.update(current)
+        hinted_in = {entry["id"]: hint["_id"] for hint in hints for entry in hint["cases"]
+                     if entry["id"] in current and is_current(entry)}
+        return [replace(CaseClocks.from_document(doc), hinted_in=hinted_in[doc["_id"]])
+                for doc in found]
 
     async def write(self, cases: Sequence[CaseClocks]) -> set[str]:
         """Compare-and-set many cases (each against the version it was computed from) and
@@ -170,10 +211,25 @@ class ClockStore:
                 await self.collection.bulk_write(requests, ordered=False, session=session)
             except BulkWriteError as exc:
                 raise lost_race(exc, [case.tracking_id for case in group]) from exc
+        await self.hints.add([entry for entry in (case.hint() for case in cases) if entry],
+                             session)
+        # The scanner's writes make the entries it found the cases by obsolete: dropped
+        # now, one update per hint, rather than looked up again once the scan meets them.
+        await self.hints.drop_found([case for case in cases if case.version != NEW], session)
         delta: Counter[Key] = Counter()
         for case in cases:
             delta.update(case.tally_change())
         await self.tally.add(delta, session)
+
+    async def establish_hints(self) -> bool:
+        """Write due hints for the stored clocks if they have none yet (a deployment of
+        the indexed layout), then drop the old index; True when this call wrote them. Run
+        before this process writes clocks."""
+        clocks = self.collection.find({"next_due_at": {"$ne": None}},
+                                      {"version": 1, "next_due_at": 1}).sort("_id", ASCENDING)
+        established = await self.hints.establish(aiter(clocks))
+        await drop_legacy_index(self.collection.database, COLLECTION)
+        return established
 
     async def count_open_by_stage(self) -> dict[str, int]:
         """Counts every clock not stopped, by stage: a pass over the whole collection, only

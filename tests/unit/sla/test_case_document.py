@@ -66,3 +66,11 @@ def test_changed_only_when_a_clock_moved() -> None:
     assert not before.with_clocks(case.clocks).changed_from(before)
     case.status(Status.ASSIGNED, at(1), "kutim-pupr")
     assert before.with_clocks(case.clocks).changed_from(before)
+
+
+def test_a_case_hints_its_next_mark_at_the_version_it_writes() -> None:
+    case = Case().receive(at(0)).status(Status.ASSIGNED, at(1), "kutim-pupr")
+    assert stored(case, version=3).hint() == ("LAPOR-0001", 4, at(2))
+    assert stored(case).hint() == ("LAPOR-0001", 0, at(2))  # a new case is stored as 0
+    quiet = case.status(Status.WAITING_CITIZEN, at(1.5))
+    assert stored(quiet).hint() is None  # nothing running: nothing to find

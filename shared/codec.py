@@ -47,6 +47,14 @@ def parse_object(raw: bytes | str) -> dict[str, Any]:
 
 
 def decode(raw: bytes | str, model: type[M]) -> M:
+    """Bytes -> `model`, in one pass where it can (pydantic's JSON parser, about half the
+    CPU of `json.loads` and validation of the result); what that refuses takes the
+    separate path, which gives the specific error (NotAJsonObject or ValidationError)."""
+    if isinstance(raw, bytes):
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError:
+            pass
     return model.model_validate(parse_object(raw))
 
 

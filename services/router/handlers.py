@@ -29,7 +29,7 @@ from services.router.domain.rules import RoutingRule
 from shared.agencies import AgencyRegistry
 from shared.citizen_secret import hash_citizen_secret, verify_citizen_secret
 from shared.clock import Clock
-from shared.codec import NotAJsonObject, parse_object
+from shared.codec import NotAJsonObject, decode, parse_object
 from shared.consumer import DeadLetter, InboundRecord
 from shared.contract import (
     Action,
@@ -60,6 +60,17 @@ def rejection_event_id(tracking_id: str, action_id: str) -> str:
                          f"lapor:action.rejected/{tracking_id}/{action_id}")
 
 
+class _OutboxEntry(dict[str, Any]):
+    """An outbox entry as stored (`topic`, and `event` as JSON values) that still holds the
+    event it was made from, so a case version published by the process that built it
+    is not validated back from its stored form (6 µs per routed complaint, about 2 % of
+    the router's CPU); one read from the database is a plain dict."""
+
+    def __init__(self, event: Envelope, topic: str) -> None:
+        super().__init__(topic=topic, event=event.model_dump(mode="json"))
+        self.event = event
+
+
 class Router:
     def __init__(self, *, store: CaseStore, publish_all: PublishAll, topics: Topics,
                  rules: Sequence[RoutingRule], agencies: AgencyRegistry, clock: Clock,
@@ -76,7 +87,7 @@ class Router:
 
     # -- outbox -------------------------------------------------------------------------
     def _outbox_entry(self, event: Envelope, topic: str) -> dict[str, Any]:
-        return {"topic": topic, "event": event.model_dump(mode="json")}
+        return _OutboxEntry(event, topic)
 
     async def _flush(self, documents: Sequence[dict[str, Any]]) -> None:
         """Publish the outbox of these case versions, then mark them published (which
@@ -84,7 +95,8 @@ class Router:
         items: list[tuple[BaseModel, str]] = []
         for document in documents:
             for entry in document.get("outbox") or ():
-                event = EVENT_TYPES[entry["event"]["event_type"]].model_validate(entry["event"])
+                event = entry.event if isinstance(entry, _OutboxEntry) else \
+                    EVENT_TYPES[entry["event"]["event_type"]].model_validate(entry["event"])
                 items.append((event, self.topics.name(entry["topic"])))
         if items:
             await self.publish_all(items)
@@ -139,7 +151,7 @@ class Router:
         received: dict[str, tuple[InboundRecord, ComplaintReceived]] = {}
         for record in records:
             try:
-                event = ComplaintReceived.model_validate(parse_object(record.value))
+                event = decode(record.value, ComplaintReceived)
             except (NotAJsonObject, ValidationError) as exc:
                 dead.append(DeadLetter(record, _describe(exc), "invalid_event"))
                 continue

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.codec import NotAJsonObject, _decode_event_slowly, decode_event, encode
+from shared.codec import NotAJsonObject, _decode_event_slowly, decode, decode_event, encode
 from shared.contract import (
     Actor,
     ActorType,
@@ -103,3 +103,16 @@ def test_a_key_given_twice_counts_its_last_value_either_way() -> None:
         decode_event(retyped)
     with pytest.raises(ValidationError, match="SlaBreached"):
         _decode_event_slowly(retyped)
+
+
+def test_decoding_into_a_given_model_gives_what_the_separate_path_gives() -> None:
+    event = samples()[0]
+    raw = encode(event)
+    assert decode(raw, ComplaintReceived) == ComplaintReceived.model_validate(json.loads(raw))
+    assert decode(raw.decode(), ComplaintReceived) == event
+    with pytest.raises(NotAJsonObject, match="not JSON"):
+        decode(b"{oops", ComplaintReceived)
+    with pytest.raises(NotAJsonObject, match="JSON list"):
+        decode(b"[]", ComplaintReceived)
+    with pytest.raises(ValidationError, match="citizen_secret"):
+        decode(raw.replace(b'"citizen_secret"', b'"other"'), ComplaintReceived)

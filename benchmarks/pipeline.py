@@ -346,6 +346,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "seed": args.seed, "duplicate_share": args.duplicate_share,
                 "wait_for": args.wait_for, "services": args.services,
                 "notify_concurrency": args.notify_concurrency, "sink": args.sink,
+                "smtp_messages_per_connection": args.smtp_messages_per_connection,
                 "adapter_linger_ms": args.adapter_linger_ms,
                 "profiled": args.profile, "load_start": load_average(),
                 "command": "python -m benchmarks.pipeline " + " ".join(sys.argv[1:]),
@@ -384,7 +385,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                    "LAPOR_KAFKA_PARTITIONS": str(args.partitions),
                    "LAPOR_LOG_LEVEL": args.log_level,
                    "LAPOR_SMTP_HOST": "127.0.0.1", "LAPOR_SMTP_PORT": str(smtp_port),
-                   "LAPOR_NOTIFY_CONCURRENCY": str(args.notify_concurrency)}
+                   "LAPOR_NOTIFY_CONCURRENCY": str(args.notify_concurrency),
+                   "LAPOR_SMTP_MESSAGES_PER_CONNECTION": str(args.smtp_messages_per_connection)}
             topics = Topics(env["LAPOR_TOPIC_PREFIX"])
             await ensure_topics(Settings.for_service(
                 "bench", kafka_bootstrap_servers=bootstrap, topic_prefix=topics.prefix,
@@ -466,6 +468,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="notifier sends in flight per channel (default 200: the sink "
                              "takes any number of connections; the service's default, 16, "
                              "suits a real relay's per-client connection limit)")
+    parser.add_argument("--smtp-messages-per-connection", type=int, default=50,
+                        help="LAPOR_SMTP_MESSAGES_PER_CONNECTION for the notifier (default "
+                             "50 since the sixteenth round, as a deployment whose relay "
+                             "offers CHUNKING may set it: 200 sends in flight over four "
+                             "connections; the service's default is 1)")
     parser.add_argument("--sink", choices=("aiosmtpd", "minimal"), default="minimal",
                         help="the SMTP server standing in for the mail relay, which in a "
                              "deployment runs elsewhere: benchmarks.smtp_sink (default "

@@ -151,8 +151,9 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"  machine: {mach['cores']} cores, {mach['cpu_model']}, Python {mach['python']}")
     linger = run.get("adapter_linger_ms", 5)  # results from before the option used 5 ms
     sink = run.get("sink", "aiosmtpd")  # the default before the eleventh round
+    shared = run.get("smtp_messages_per_connection", 1)  # 1 before the sixteenth round
     print(f"  N={run['n']}  mode={run['mode']}  partitions={run['partitions']}  "
-          f"adapter linger={linger} ms  smtp sink={sink}  "
+          f"adapter linger={linger} ms  smtp sink={sink} ({shared} per connection)  "
           f"load average at start {run['load_start']}, at end {run['load_end']}")
     if run.get("services") and len(run["services"]) < 4:
         print(f"  services: {', '.join(run['services'])} only (waiting for {run['wait_for']})")

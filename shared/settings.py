@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = Field(10.0, gt=0)
+    # Messages in flight on one connection to a relay offering PIPELINING and CHUNKING
+    # (several share a write; a connection that breaks fails them all, each sent again).
+    smtp_messages_per_connection: int = Field(1, ge=1, le=1000)
     sms_gateway_url: str | None = None
     sms_gateway_token: SecretStr | None = None
     public_base_url: str = "https://lapor.kutaitimurkab.go.id"

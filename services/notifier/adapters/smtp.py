@@ -3,6 +3,7 @@ envelope pipelined where the relay offers it (`smtp_pipelining.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import contextlib
 import random
@@ -157,7 +158,14 @@ class SmtpSender:
     """Sends over a pool of kept-open SMTP connections (a new connection per message costs
     more than the message), pipelining the envelope where the relay offers it (RFC 2920:
     two round trips per message instead of four). A connection that failed in any way is
-    closed, never reused."""
+    closed, never reused.
+
+    With `LAPOR_SMTP_MESSAGES_PER_CONNECTION` above 1 and a relay offering CHUNKING, up to
+    that many messages share one connection (`shared`), so messages ready together go in
+    one write: as many connections as the sends in flight need, at most
+    `notify_concurrency / messages_per_connection` (rounded up). A refusal leaves a shared
+    connection in use; one that broke is dropped. A relay without CHUNKING gets one
+    message at a time on each connection, as with the setting at 1."""
 
     def __init__(self, settings: Settings, max_idle: int | None = None) -> None:
         self.settings = settings
@@ -166,6 +174,11 @@ class SmtpSender:
         # for most messages under load.
         self._max_idle = max_idle or settings.notify_concurrency
         self._local_hostname: str | None = None
+        self._per_connection = settings.smtp_messages_per_connection
+        self._max_shared = -(-settings.notify_concurrency // self._per_connection)
+        self.shared: list[PipelinedConnection] = []
+        self._opening: asyncio.Future[None] | None = None  # a shared connection opening
+        self._relay_chunks = True  # until a connection shows otherwise
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -196,6 +209,15 @@ class SmtpSender:
     async def send(self, message: OutgoingEmail) -> None:
         """Raises aiosmtplib errors (with SMTP codes) or OSError/TimeoutError on failure;
         the delivery policy decides whether that is transient or permanent."""
+        if self._per_connection > 1 and self._relay_chunks:
+            shared = await self._shared_connection()
+            if shared is not None:
+                try:
+                    await shared.send(message)
+                finally:
+                    if not shared.usable and shared in self.shared:
+                        self.shared.remove(shared)
+                return
         while self._idle:  # a kept connection may have been closed by the server meanwhile
             connection = self._idle.pop()
             try:
@@ -216,6 +238,38 @@ class SmtpSender:
             raise
         self._keep(connection)
 
+    def _least_busy(self) -> PipelinedConnection | None:
+        """The shared connection with the fewest messages in flight, if one has room."""
+        self.shared = [c for c in self.shared if c.usable]
+        best = min(self.shared, key=lambda c: c.in_flight, default=None)
+        return best if best is not None and best.in_flight < self._per_connection else None
+
+    async def _shared_connection(self) -> PipelinedConnection | None:
+        """A connection to share, opened if every one is full; None when the relay does
+        not offer CHUNKING (the connection it opened is then kept for one at a time).
+        Senders that find every connection full while one is being opened wait for it
+        together, so they write together."""
+        while self._relay_chunks:
+            if (connection := self._least_busy()) is not None:
+                return connection
+            if self._opening is not None:
+                await asyncio.shield(self._opening)
+                continue
+            if len(self.shared) >= self._max_shared:  # more senders than settings allow
+                return min(self.shared, key=lambda c: c.in_flight)
+            self._opening = asyncio.get_running_loop().create_future()
+            try:
+                opened = await self._open()
+            finally:
+                self._opening.set_result(None)
+                self._opening = None
+            if isinstance(opened, PipelinedConnection) and opened.chunking:
+                self.shared.append(opened)
+                return opened
+            self._relay_chunks = False  # one message at a time on each connection
+            self._keep(opened)
+        return None
+
     def _keep(self, connection: Connection) -> None:
         if len(self._idle) < self._max_idle:
             self._idle.append(connection)
@@ -223,6 +277,8 @@ class SmtpSender:
             connection.close()
 
     async def close(self) -> None:
+        self._idle += self.shared
+        self.shared = []
         while self._idle:
             connection = self._idle.pop()
             try:

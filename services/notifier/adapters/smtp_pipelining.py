@@ -11,6 +11,16 @@ EHLO, STARTTLS and AUTH, the connection is taken over by the small reply reader 
 Failures raise the same aiosmtplib exceptions, with the server's codes, as the
 unpipelined path, so the delivery policy treats both alike; a connection that failed in
 any way is closed by its owner, never reused.
+
+With CHUNKING, a transaction's commands and content need no answer before the next
+transaction's, so several messages may be in flight on one connection
+(`LAPOR_SMTP_MESSAGES_PER_CONNECTION`, default 1): the messages handed over in one turn
+of the event loop go out in one write, and each reply goes to the oldest transaction
+still short of its replies. A refusal then concerns its own message only (the relay has
+read its chunk, so the connection stays in step and in use); a connection that breaks
+(lost, a malformed reply, no reply for `timeout` seconds) fails every message still
+waiting on it, each to be sent again by the delivery policy, so a relay that breaks may
+receive as many messages twice as were in flight.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import aiosmtplib
@@ -88,13 +100,17 @@ def crlf_form(data: bytes) -> bytes:
 
 
 class _Replies(asyncio.Protocol):
-    """The server's replies, parsed as they arrive and handed out in order."""
+    """The server's replies, parsed as they arrive and handed out in order: queued for
+    `next`, or each passed to `on_reply` when set (and the connection's loss to
+    `on_lost`)."""
 
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.replies: deque[SMTPResponse] = deque()
         self.lost: Exception | None = None
         self.arrived = asyncio.Event()
+        self.on_reply: Callable[[SMTPResponse], None] | None = None
+        self.on_lost: Callable[[Exception], None] | None = None
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -102,10 +118,18 @@ class _Replies(asyncio.Protocol):
             reply = self._one_reply()
             if reply is None:
                 break
-            self.replies.append(reply)
+            if self.on_reply is not None:
+                self.on_reply(reply)
+            else:
+                self.replies.append(reply)
         if len(self.buffer) > _MAX_REPLY:
             self.lost = aiosmtplib.SMTPResponseException(500, "Response too long")
+        self._arrived()
+
+    def _arrived(self) -> None:
         self.arrived.set()
+        if self.lost is not None and self.on_lost is not None:
+            self.on_lost(self.lost)
 
     def _one_reply(self) -> SMTPResponse | None:
         offset, lines = 0, []
@@ -126,12 +150,12 @@ class _Replies(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = self.lost or aiosmtplib.SMTPServerDisconnected("Connection lost")
-        self.arrived.set()
+        self._arrived()
 
     def eof_received(self) -> bool:
         self.lost = self.lost or aiosmtplib.SMTPServerDisconnected(
             "Unexpected EOF received")
-        self.arrived.set()
+        self._arrived()
         return False
 
     async def next(self, within: float) -> SMTPResponse:
@@ -148,8 +172,18 @@ class _Replies(asyncio.Protocol):
         return self.replies.popleft()
 
 
+@dataclass
+class _Transaction:
+    """A message (or QUIT) in flight: the replies it expects and those come so far."""
+
+    expected: int
+    done: asyncio.Future[list[SMTPResponse]]
+    replies: list[SMTPResponse] = field(default_factory=list)
+
+
 class PipelinedConnection:
-    """An open, greeted (and authenticated) SMTP connection that pipelines its envelopes."""
+    """An open, greeted (and authenticated) SMTP connection that pipelines its envelopes;
+    with CHUNKING, several messages may be in flight at once (see the module's doc)."""
 
     def __init__(self, transport: asyncio.WriteTransport, *, timeout: float,
                  size: bool, chunking: bool = False) -> None:
@@ -159,6 +193,22 @@ class PipelinedConnection:
         self.chunking = chunking
         self.replies = _Replies()
         transport.set_protocol(self.replies)
+        self.failure: Exception | None = None  # why it broke (then it is closed)
+        self._waiting: deque[_Transaction] = deque()  # chunking: oldest first
+        self._out: list[bytes] = []  # written at the end of this turn of the loop
+        self._last_progress = 0.0  # loop time of the last reply (or of the first send)
+        if chunking:
+            self.replies.on_reply = self._reply
+            self.replies.on_lost = self._fail
+
+    @property
+    def in_flight(self) -> int:
+        """Transactions written (or about to be) and not yet answered in full."""
+        return len(self._waiting)
+
+    @property
+    def usable(self) -> bool:
+        return self.failure is None and not self.transport.is_closing()
 
     @classmethod
     def take_over(cls, client: aiosmtplib.SMTP, timeout: float) -> PipelinedConnection:
@@ -194,13 +244,67 @@ class PipelinedConnection:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
 
     async def _send_chunked(self, message: OutgoingEmail) -> None:
-        self._write(envelope_commands(message, self.size, chunk=crlf_form(message.data)))
-        mail = await self.replies.next(self.timeout)
-        rcpts = [await self.replies.next(self.timeout) for _ in message.recipients]
-        done = await self.replies.next(self.timeout)
+        commands = envelope_commands(message, self.size, chunk=crlf_form(message.data))
+        mail, *rcpts, done = await self._transact(commands, 2 + len(message.recipients))
         self._check_envelope(message, mail, rcpts)
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
+
+    async def _transact(self, commands: bytes, expected: int) -> list[SMTPResponse]:
+        """Queue `commands` for this turn's write and wait for their `expected` replies."""
+        if not self.usable:
+            raise self.failure or aiosmtplib.SMTPServerDisconnected("Connection lost")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[SMTPResponse]] = loop.create_future()
+        done.add_done_callback(_retrieved)  # no warning when nobody waits any more
+        if not self._waiting:
+            self._last_progress = loop.time()
+        self._waiting.append(_Transaction(expected, done))
+        if not self._out:
+            loop.call_soon(self._flush)
+        self._out.append(commands)
+        while True:
+            try:  # a timeout scope, not wait_for: no task per message
+                async with asyncio.timeout(self.timeout):
+                    return await asyncio.shield(done)
+            except TimeoutError:
+                if done.done():
+                    return done.result()
+                # Replies keep coming (to the transactions before this one): wait on.
+                if loop.time() - self._last_progress < self.timeout:
+                    continue
+                self._fail(aiosmtplib.SMTPReadTimeoutError(
+                    "Timed out waiting for server response"))
+
+    def _flush(self) -> None:
+        out, self._out = b"".join(self._out), []
+        if self.failure is None:
+            try:
+                self._write(out)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                self._fail(exc)
+
+    def _reply(self, reply: SMTPResponse) -> None:
+        self._last_progress = asyncio.get_running_loop().time()
+        if not self._waiting:  # nothing asked for it: out of step
+            self._fail(aiosmtplib.SMTPResponseException(reply.code, "Unexpected reply"))
+            return
+        transaction = self._waiting[0]
+        transaction.replies.append(reply)
+        if len(transaction.replies) == transaction.expected:
+            self._waiting.popleft()
+            if not transaction.done.done():
+                transaction.done.set_result(transaction.replies)
+
+    def _fail(self, exc: Exception) -> None:
+        """The connection broke: every transaction still waiting fails with `exc`."""
+        if self.failure is None:
+            self.failure = exc
+        while self._waiting:
+            transaction = self._waiting.popleft()
+            if not transaction.done.done():
+                transaction.done.set_exception(exc)
+        self.close()
 
     @staticmethod
     def _check_envelope(message: OutgoingEmail, mail: SMTPResponse,
@@ -219,7 +323,15 @@ class PipelinedConnection:
 
     async def quit(self) -> None:
         try:
-            self._write(b"QUIT\r\n")
-            await self.replies.next(self.timeout)
+            if self.chunking:
+                await self._transact(b"QUIT\r\n", 1)
+            else:
+                self._write(b"QUIT\r\n")
+                await self.replies.next(self.timeout)
         finally:
             self.close()
+
+
+def _retrieved(future: asyncio.Future[list[SMTPResponse]]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -190,3 +190,66 @@ async def test_a_relay_offering_chunking_takes_each_message_in_one_write() -> No
     for message in messages:
         assert b"BDAT %d LAST\r\n%s" % (len(message.data), message.data) in session
     assert b"\r\nDATA\r\n" not in session and b"\r\n..awal" not in session
+
+
+async def test_messages_share_connections_to_a_relay_offering_chunking() -> None:
+    """Against the benchmark's sink over TCP, 200 sends at once with 50 messages per
+    connection: every message arrives, over at most four connections, several to a read."""
+    import asyncio
+
+    from benchmarks.smtp_sink import SinkProtocol
+
+    reads: list[bytes] = []
+    sessions: list[object] = []
+
+    class Recording(SinkProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sessions.append(self)
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            reads.append(data)
+            super().data_received(data)
+
+    server = await asyncio.get_running_loop().create_server(Recording, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    before = SinkProtocol.delivered
+    sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout_seconds=5,
+                                 notify_concurrency=200, smtp_messages_per_connection=50))
+    messages = [email(f"warga{index}@example.id") for index in range(200)]
+    try:
+        await asyncio.gather(*(sender.send(message) for message in messages))
+        assert 1 <= len(sender.shared) <= 4 and not sender._idle
+        assert all(c.usable and c.in_flight == 0 for c in sender.shared)
+    finally:
+        await sender.close()
+        server.close()
+        await server.wait_closed()
+    assert SinkProtocol.delivered - before == 200
+    assert len(sessions) <= 4
+    session = b"".join(reads)
+    assert all(b"RCPT TO:<warga%d@example.id>" % index in session for index in range(200))
+    bdat_reads = [read for read in reads if b"BDAT" in read]
+    assert sum(read.count(b"BDAT") for read in bdat_reads) == 200
+    assert len(bdat_reads) < 50  # several messages to a read: written together (9 seen)
+
+
+async def test_a_relay_without_chunking_takes_one_message_at_a_time_whatever_the_setting(
+        ) -> None:
+    import asyncio
+
+    with Mailbox(pipelining=True) as relay:
+        sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=relay.port,
+                                     smtp_timeout_seconds=5, notify_concurrency=4,
+                                     smtp_messages_per_connection=50))
+        try:
+            for batch in range(3):
+                await asyncio.gather(*(sender.send(email(f"w{batch}{index}@example.id"))
+                                       for index in range(4)))
+            assert sender.shared == [] and 1 <= len(sender._idle) <= 4
+            assert all(isinstance(c, PipelinedConnection) and not c.chunking
+                       for c in sender._idle)
+        finally:
+            await sender.close()
+        assert len(relay.messages) == 12
+        assert relay.greetings <= 5  # kept connections, not one per message

@@ -208,3 +208,77 @@ async def test_a_connection_closed_before_the_take_over_is_a_transient_failure()
             PipelinedConnection.take_over(_Opened(transport, "pipelining"),  # type: ignore[arg-type]
                                           timeout=1)
         assert classify_smtp(lost.value) == FailureKind.TRANSIENT
+
+
+def chunked(to: str) -> OutgoingEmail:
+    return OutgoingEmail("noreply@lapor.go.id", (to,), b"Subject: x\r\n\r\nisi\r\n")
+
+
+async def test_with_chunking_messages_handed_over_together_share_one_write() -> None:
+    messages = [chunked(f"w{index}@example.id") for index in range(3)]
+    wire = Wire([b"250 OK\r\n" * 9])  # all nine replies in one read
+    connection = PipelinedConnection(wire, timeout=1, size=False, chunking=True)
+    await asyncio.gather(*(connection.send(message) for message in messages))
+    assert wire.writes == [b"".join(envelope_commands(m, False, chunk=m.data)
+                                    for m in messages)]
+    assert connection.in_flight == 0 and connection.usable
+
+
+async def test_a_refusal_fails_its_own_message_and_the_connection_stays_in_use() -> None:
+    wire = Wire([b"250 OK\r\n250 OK\r\n250 queued\r\n",  # the first message
+                 b"250 OK\r\n550 5.1.1 no such user\r\n554 no valid recipients\r\n",
+                 b"250 OK\r\n250 OK\r\n250 queued\r\n"], [b"250 OK\r\n" * 3])
+    connection = PipelinedConnection(wire, timeout=1, size=False, chunking=True)
+    results = await asyncio.gather(*(connection.send(chunked(to)) for to in (
+        "a@example.id", "nobody@example.id", "c@example.id")), return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], aiosmtplib.SMTPRecipientsRefused)
+    assert [r.code for r in results[1].recipients] == [550]
+    assert connection.usable
+    await connection.send(chunked("d@example.id"))  # the next one goes on the same
+    assert len(wire.writes) == 2
+
+
+async def test_a_lost_connection_fails_every_message_in_flight_and_no_more_are_taken() -> None:
+    wire = Wire([b"250 OK\r\n250 OK\r\n250 queued\r\n250 OK\r\n"])  # 1st answered, 2nd half
+    connection = PipelinedConnection(wire, timeout=1, size=False, chunking=True)
+    tasks = [asyncio.create_task(connection.send(chunked(to)))
+             for to in ("a@example.id", "b@example.id", "c@example.id")]
+    await asyncio.wait_for(tasks[0], 1)
+    assert connection.in_flight == 2
+    wire.protocol.connection_lost(None)
+    for task in tasks[1:]:
+        with pytest.raises(aiosmtplib.SMTPServerDisconnected) as lost:
+            await task
+        assert classify_smtp(lost.value) == FailureKind.TRANSIENT
+    assert not connection.usable and wire.closed and connection.in_flight == 0
+    with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+        await connection.send(chunked("d@example.id"))
+    assert len(wire.writes) == 1
+
+
+async def test_a_silent_relay_fails_all_in_flight_but_a_slow_one_answering_does_not() -> None:
+    silent = PipelinedConnection(Wire(), timeout=0.01, size=False, chunking=True)
+    results = await asyncio.gather(*(silent.send(chunked(to)) for to in (
+        "a@example.id", "b@example.id")), return_exceptions=True)
+    assert all(isinstance(r, aiosmtplib.SMTPReadTimeoutError) for r in results)
+    assert not silent.usable
+
+    # Eight messages answered one every 0.1 s: the last waits 0.8 s, four times the
+    # timeout, but replies keep coming, so none times out.
+    wire = Wire()
+    slow = PipelinedConnection(wire, timeout=0.2, size=False, chunking=True)
+    sends = [asyncio.create_task(slow.send(chunked(f"w{index}@example.id")))
+             for index in range(8)]
+    for _ in range(8):
+        await asyncio.sleep(0.1)
+        wire.protocol.data_received(b"250 OK\r\n250 OK\r\n250 queued\r\n")
+    await asyncio.gather(*sends)
+    assert slow.usable and slow.in_flight == 0
+
+
+async def test_a_reply_nobody_asked_for_breaks_the_connection() -> None:
+    wire = Wire()
+    connection = PipelinedConnection(wire, timeout=1, size=False, chunking=True)
+    wire.protocol.data_received(b"250 OK\r\n")
+    assert not connection.usable and wire.closed

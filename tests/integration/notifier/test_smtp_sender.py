@@ -1,10 +1,12 @@
 """The SMTP sender against a real SMTP server (aiosmtpd), with and without PIPELINING
 advertised: messages arrive intact over one kept connection, and refusals come back as
 the same aiosmtplib errors with the server's codes either way; a relay that wants
-STARTTLS and AUTH is pipelined after them."""
+STARTTLS and AUTH is pipelined after them. Against the benchmark's sink (CHUNKING): each
+message in one write, and messages sharing connections when the setting allows."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from benchmarks.smtp_sink import SinkProtocol
 from services.notifier.adapters.smtp import OutgoingEmail, SmtpSender, _Plain, build_email
 from services.notifier.adapters.smtp_pipelining import PipelinedConnection
 from shared.devinfra.launcher import free_port
@@ -155,38 +158,60 @@ async def test_pipelining_after_starttls_and_auth(certificate: tuple[Path, Path]
     assert handler.tls_at_mail == [True, True]  # over TLS, authenticated
 
 
+class RecordingSink:
+    """The benchmark's sink (PIPELINING and CHUNKING) over TCP, recording its sessions and
+    every read; `delivered` counts the messages it accepted."""
+
+    def __init__(self) -> None:
+        self.reads: list[bytes] = []
+        self.sessions = 0
+        self.server: asyncio.Server | None = None
+        self._before = SinkProtocol.delivered
+
+    @property
+    def delivered(self) -> int:
+        return SinkProtocol.delivered - self._before
+
+    async def __aenter__(self) -> int:
+        sink = self
+
+        class Recording(SinkProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sink.sessions += 1
+                super().connection_made(transport)
+
+            def data_received(self, data: bytes) -> None:
+                sink.reads.append(data)
+                super().data_received(data)
+
+        self.server = await asyncio.get_running_loop().create_server(Recording, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
 async def test_a_relay_offering_chunking_takes_each_message_in_one_write() -> None:
     """RFC 3030 against a real SMTP server over TCP (the benchmark's sink, which advertises
     PIPELINING and CHUNKING): each message goes as `BDAT <size> LAST` with its exact
     bytes, not dot-stuffed, over one kept connection, and every one is accepted."""
-    import asyncio
-
-    from benchmarks.smtp_sink import SinkProtocol
-
-    received: list[bytes] = []
-
-    class Recording(SinkProtocol):
-        def data_received(self, data: bytes) -> None:
-            received.append(data)
-            super().data_received(data)
-
-    server = await asyncio.get_running_loop().create_server(Recording, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    before = SinkProtocol.delivered
-    sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout_seconds=5))
+    sink = RecordingSink()
     messages = [email("a@example.id"), email("b@example.id", ".awal baris\n.\nakhir"),
                 email("ç@example.id")]
-    try:
-        for message in messages:
-            await sender.send(message)
-        [connection] = sender._idle
-        assert isinstance(connection, PipelinedConnection) and connection.chunking
-    finally:
-        await sender.close()
-        server.close()
-        await server.wait_closed()
-    assert SinkProtocol.delivered - before == 3
-    session = b"".join(received)
+    async with sink as port:
+        sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port,
+                                     smtp_timeout_seconds=5))
+        try:
+            for message in messages:
+                await sender.send(message)
+            [connection] = sender._idle
+            assert isinstance(connection, PipelinedConnection) and connection.chunking
+        finally:
+            await sender.close()
+    assert sink.delivered == 3
+    session = b"".join(sink.reads)
     for message in messages:
         assert b"BDAT %d LAST\r\n%s" % (len(message.data), message.data) in session
     assert b"\r\nDATA\r\n" not in session and b"\r\n..awal" not in session
@@ -195,49 +220,28 @@ async def test_a_relay_offering_chunking_takes_each_message_in_one_write() -> No
 async def test_messages_share_connections_to_a_relay_offering_chunking() -> None:
     """Against the benchmark's sink over TCP, 200 sends at once with 50 messages per
     connection: every message arrives, over at most four connections, several to a read."""
-    import asyncio
-
-    from benchmarks.smtp_sink import SinkProtocol
-
-    reads: list[bytes] = []
-    sessions: list[object] = []
-
-    class Recording(SinkProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            sessions.append(self)
-            super().connection_made(transport)
-
-        def data_received(self, data: bytes) -> None:
-            reads.append(data)
-            super().data_received(data)
-
-    server = await asyncio.get_running_loop().create_server(Recording, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    before = SinkProtocol.delivered
-    sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout_seconds=5,
-                                 notify_concurrency=200, smtp_messages_per_connection=50))
+    sink = RecordingSink()
     messages = [email(f"warga{index}@example.id") for index in range(200)]
-    try:
-        await asyncio.gather(*(sender.send(message) for message in messages))
-        assert 1 <= len(sender.shared) <= 4 and not sender._idle
-        assert all(c.usable and c.in_flight == 0 for c in sender.shared)
-    finally:
-        await sender.close()
-        server.close()
-        await server.wait_closed()
-    assert SinkProtocol.delivered - before == 200
-    assert len(sessions) <= 4
-    session = b"".join(reads)
+    async with sink as port:
+        sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port,
+                                     smtp_timeout_seconds=5, notify_concurrency=200,
+                                     smtp_messages_per_connection=50))
+        try:
+            await asyncio.gather(*(sender.send(message) for message in messages))
+            assert 1 <= len(sender.shared) <= 4 and not sender._idle
+            assert all(c.usable and c.in_flight == 0 for c in sender.shared)
+        finally:
+            await sender.close()
+    assert sink.delivered == 200 and sink.sessions <= 4
+    session = b"".join(sink.reads)
     assert all(b"RCPT TO:<warga%d@example.id>" % index in session for index in range(200))
-    bdat_reads = [read for read in reads if b"BDAT" in read]
+    bdat_reads = [read for read in sink.reads if b"BDAT" in read]
     assert sum(read.count(b"BDAT") for read in bdat_reads) == 200
     assert len(bdat_reads) < 50  # several messages to a read: written together (9 seen)
 
 
 async def test_a_relay_without_chunking_takes_one_message_at_a_time_whatever_the_setting(
         ) -> None:
-    import asyncio
-
     with Mailbox(pipelining=True) as relay:
         sender = SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=relay.port,
                                      smtp_timeout_seconds=5, notify_concurrency=4,

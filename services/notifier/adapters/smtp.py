@@ -211,12 +211,8 @@ class SmtpSender:
         the delivery policy decides whether that is transient or permanent."""
         if self._per_connection > 1 and self._relay_chunks:
             shared = await self._shared_connection()
-            if shared is not None:
-                try:
-                    await shared.send(message)
-                finally:
-                    if not shared.usable and shared in self.shared:
-                        self.shared.remove(shared)
+            if shared is not None:  # one that breaks is left out at the next pick
+                await shared.send(message)
                 return
         while self._idle:  # a kept connection may have been closed by the server meanwhile
             connection = self._idle.pop()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,9 +187,11 @@ class PipelinedConnection:
     with CHUNKING, several messages may be in flight at once (see the module's doc)."""
 
     def __init__(self, transport: asyncio.WriteTransport, *, timeout: float,
-                 size: bool, chunking: bool = False) -> None:
+                 size: bool, chunking: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.transport = transport
         self.timeout = timeout
+        self.clock = clock  # when replies last came (injected in tests)
         self.size = size
         self.chunking = chunking
         self.replies = _Replies()
@@ -196,7 +199,7 @@ class PipelinedConnection:
         self.failure: Exception | None = None  # why it broke (then it is closed)
         self._waiting: deque[_Transaction] = deque()  # chunking: oldest first
         self._out: list[bytes] = []  # written at the end of this turn of the loop
-        self._last_progress = 0.0  # loop time of the last reply (or of the first send)
+        self._last_progress = 0.0  # `clock` at the last reply (or at the first send)
         if chunking:
             self.replies.on_reply = self._reply
             self.replies.on_lost = self._fail
@@ -258,7 +261,7 @@ class PipelinedConnection:
         done: asyncio.Future[list[SMTPResponse]] = loop.create_future()
         done.add_done_callback(_retrieved)  # no warning when nobody waits any more
         if not self._waiting:
-            self._last_progress = loop.time()
+            self._last_progress = self.clock()
         self._waiting.append(_Transaction(expected, done))
         if not self._out:
             loop.call_soon(self._flush)
@@ -271,7 +274,7 @@ class PipelinedConnection:
                 if done.done():
                     return done.result()
                 # Replies keep coming (to the transactions before this one): wait on.
-                if loop.time() - self._last_progress < self.timeout:
+                if self.clock() - self._last_progress < self.timeout:
                     continue
                 self._fail(aiosmtplib.SMTPReadTimeoutError(
                     "Timed out waiting for server response"))
@@ -285,7 +288,7 @@ class PipelinedConnection:
                 self._fail(exc)
 
     def _reply(self, reply: SMTPResponse) -> None:
-        self._last_progress = asyncio.get_running_loop().time()
+        self._last_progress = self.clock()
         if not self._waiting:  # nothing asked for it: out of step
             self._fail(aiosmtplib.SMTPResponseException(reply.code, "Unexpected reply"))
             return

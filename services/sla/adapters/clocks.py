@@ -146,12 +146,14 @@ class ClockStore:
         obsolete entries met on the way are pruned (see `due_hints.py`)."""
         seen: set[str] = set()
         group: list[dict[str, Any]] = []
+        entries = 0  # in `group`
         ready: list[CaseClocks] = []
         async for hint in self.hints.come(now):
             group.append(hint)
-            if sum(len(h["cases"]) for h in group) >= batch:
+            entries += len(hint["cases"])
+            if entries >= batch:
                 ready += await self._due_in(group, now, seen)
-                group = []
+                group, entries = [], 0
             while len(ready) >= batch:
                 yield ready[:batch]
                 ready = ready[batch:]
@@ -164,24 +166,23 @@ class ClockStore:
                       ) -> list[CaseClocks]:
         """The cases of these hints' due entries that are still as hinted (not yet
         yielded by this scan), by mark; prunes the entries found obsolete."""
-        due = [entry for hint in hints for entry in hint["cases"] if entry["at"] <= now]
+        due = [(hint, entry) for hint in hints for entry in hint["cases"]
+               if entry["at"] <= now]
         stored = {doc["_id"]: doc async for doc in find_in(
-            self.collection, "_id", sorted({entry["id"] for entry in due}))}
-
-        def is_current(entry: dict[str, Any]) -> bool:
+            self.collection, "_id", sorted({entry["id"] for _, entry in due}))}
+        current: dict[str, str] = {}  # tracking id -> the hint its current entry is in
+        obsolete: dict[str, set[str]] = {hint["_id"]: set() for hint in hints}
+        for hint, entry in due:
             doc = stored.get(entry["id"])
-            return doc is not None and doc["version"] == entry["v"]
-
-        await self.hints.prune((hint, {entry["id"] for entry in hint["cases"]
-                                       if entry["at"] <= now and not is_current(entry)})
-                               for hint in hints)
-        current = {entry["id"] for entry in due if is_current(entry)}
-        found = sorted((stored[tid] for tid in current - seen),
+            if doc is not None and doc["version"] == entry["v"]:
+                current[entry["id"]] = hint["_id"]
+            else:
+                obsolete[hint["_id"]].add(entry["id"])
+        await self.hints.prune((hint, obsolete[hint["_id"]]) for hint in hints)
+        found = sorted((stored[tid] for tid in current.keys() - seen),
                        key=lambda doc: doc["next_due_at"])
         seen.update(current)
-        hinted_in = {entry["id"]: hint["_id"] for hint in hints for entry in hint["cases"]
-                     if entry["id"] in current and is_current(entry)}
-        return [replace(CaseClocks.from_document(doc), hinted_in=hinted_in[doc["_id"]])
+        return [replace(CaseClocks.from_document(doc), hinted_in=current[doc["_id"]])
                 for doc in found]
 
     async def write(self, cases: Sequence[CaseClocks]) -> set[str]:

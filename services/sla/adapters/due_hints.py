@@ -46,8 +46,9 @@ log = structlog.get_logger("sla.hints")
 
 HINTS = "sla_due_hints"
 # Entries per hint document at most: small, as the scanner's write `$pull`s from a hint
-# the entries it found cases by (on the embedded database a `$pull` of n ids from m entries
-# costs n * m: 0.6 s for 1,000 from 1,000).
+# the entries it found cases by (on the embedded database, ten `$pull`s of 1,000 ids from
+# hints of 1,000 entries made its 10,000 advances take 8.99 s instead of 2.96 without any
+# `$pull`; with hints of 64, 4.04 s, against 4.81 with the earlier index).
 HINT_CASES = 64
 READ_BATCH = 64  # hint documents per cursor batch
 ESTABLISHED = "established"  # the marker document: hints exist for every stored case
@@ -83,7 +84,7 @@ def hint_documents(entries: Sequence[Entry], *, derived_ids: bool = False
     return documents
 
 
-def prune(hint: dict[str, Any], obsolete: set[str]) -> dict[str, Any] | None:
+def pruned(hint: dict[str, Any], obsolete: set[str]) -> dict[str, Any] | None:
     """The hint's update once the entries of `obsolete` tracking ids are dropped: `$set`
     of what is left and its earliest mark, or None when nothing is left (delete the hint).
     An empty update (`{}`) when nothing changes."""
@@ -125,7 +126,7 @@ class DueHints:
         """Drop each hint's obsolete entries (`(hint, obsolete tracking ids)`) and set its
         `earliest` right."""
         for hint, obsolete in hints:
-            update = prune(hint, obsolete)
+            update = pruned(hint, obsolete)
             if update is None:
                 await self.collection.delete_one({"_id": hint["_id"]})
             elif update:

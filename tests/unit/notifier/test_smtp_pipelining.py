@@ -257,24 +257,34 @@ async def test_a_lost_connection_fails_every_message_in_flight_and_no_more_are_t
     assert len(wire.writes) == 1
 
 
-async def test_a_silent_relay_fails_all_in_flight_but_a_slow_one_answering_does_not() -> None:
+async def test_a_silent_relay_fails_all_in_flight_but_one_still_answering_does_not() -> None:
     silent = PipelinedConnection(Wire(), timeout=0.01, size=False, chunking=True)
     results = await asyncio.gather(*(silent.send(chunked(to)) for to in (
         "a@example.id", "b@example.id")), return_exceptions=True)
     assert all(isinstance(r, aiosmtplib.SMTPReadTimeoutError) for r in results)
     assert not silent.usable
 
-    # Eight messages answered one every 0.1 s: the last waits 0.8 s, four times the
-    # timeout, but replies keep coming, so none times out.
+    # A relay that answers slowly: the timeout (10 ms of real waiting) comes round many
+    # times, but while the connection's clock says replies came within the timeout,
+    # messages wait on; once it says none came for longer, every one still waiting fails.
+    now = [0.0]
     wire = Wire()
-    slow = PipelinedConnection(wire, timeout=0.2, size=False, chunking=True)
+    slow = PipelinedConnection(wire, timeout=0.01, size=False, chunking=True,
+                               clock=lambda: now[0])
     sends = [asyncio.create_task(slow.send(chunked(f"w{index}@example.id")))
-             for index in range(8)]
-    for _ in range(8):
-        await asyncio.sleep(0.1)
-        wire.protocol.data_received(b"250 OK\r\n250 OK\r\n250 queued\r\n")
-    await asyncio.gather(*sends)
-    assert slow.usable and slow.in_flight == 0
+             for index in range(3)]
+    await asyncio.sleep(0.05)  # several timeouts come round; the clock has not moved
+    assert not any(send.done() for send in sends) and slow.usable
+    now[0] = 0.009  # a reply, just within the timeout: the first message is done
+    wire.protocol.data_received(b"250 OK\r\n250 OK\r\n250 queued\r\n")
+    await sends[0]
+    now[0] = 0.015  # 6 ms after that reply: still within it
+    await asyncio.sleep(0.03)
+    assert not sends[1].done() and slow.usable
+    now[0] = 0.02  # 11 ms without a reply: stalled
+    results = await asyncio.gather(*sends[1:], return_exceptions=True)
+    assert all(isinstance(r, aiosmtplib.SMTPReadTimeoutError) for r in results)
+    assert not slow.usable and slow.in_flight == 0
 
 
 async def test_a_reply_nobody_asked_for_breaks_the_connection() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.sla.adapters.due_hints import HINT_CASES, hint_documents, prune
+from services.sla.adapters.due_hints import HINT_CASES, hint_documents, pruned
 
 from .builders import at
 
@@ -37,14 +37,14 @@ def test_ids_are_random_per_write_or_derived_from_the_entries() -> None:
 
 def test_pruning_keeps_the_rest_from_their_earliest_or_deletes_an_empty_hint() -> None:
     (hint,) = hint_documents([("A", 1, at(1)), ("B", 1, at(4)), ("C", 1, at(2))])
-    assert prune(hint, {"A"}) == {"$set": {"cases": [{"id": "B", "v": 1, "at": at(4)},
+    assert pruned(hint, {"A"}) == {"$set": {"cases": [{"id": "B", "v": 1, "at": at(4)},
                                                      {"id": "C", "v": 1, "at": at(2)}],
                                            "earliest": at(2)}}
-    assert prune(hint, {"A", "B", "C"}) is None
+    assert pruned(hint, {"A", "B", "C"}) is None
 
 
 def test_a_hint_with_nothing_obsolete_is_left_alone_unless_its_earliest_is_stale() -> None:
     (hint,) = hint_documents([("A", 1, at(1)), ("B", 1, at(4))])
-    assert prune(hint, set()) == {}
+    assert pruned(hint, set()) == {}
     pulled = {**hint, "cases": hint["cases"][1:]}  # A pulled by the scanner's write
-    assert prune(pulled, set()) == {"$set": {"cases": pulled["cases"], "earliest": at(4)}}
+    assert pruned(pulled, set()) == {"$set": {"cases": pulled["cases"], "earliest": at(4)}}

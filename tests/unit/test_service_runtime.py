@@ -60,11 +60,14 @@ def test_auto_picks_uvloop_which_the_project_installs() -> None:
 
 async def test_the_freeze_moves_the_live_objects_out_of_the_collectors_sight() -> None:
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     try:
         await service._freeze_what_startup_built()
         assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == (service.YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 class _HandOver:

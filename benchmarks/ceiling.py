@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
 
+from benchmarks import event_loop
 from benchmarks.load import ADAPTER_LINGER_MS, ProgressBar, observe, publish, submissions
 from benchmarks.report import by_window, latency_summary, steady_rate, throughput
 from shared.kafka import ensure_topics
@@ -260,8 +261,8 @@ def main() -> None:
     hop.add_argument("--fetch-max-wait-ms", type=int, default=500)
     args = parser.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    asyncio.run(relay(args.bootstrap, args.source, args.dest, args.group,
-                      args.fetch_max_wait_ms))
+    event_loop.run(relay(args.bootstrap, args.source, args.dest, args.group,
+                         args.fetch_max_wait_ms))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from benchmarks import ceiling, dbtop
+from benchmarks import ceiling, dbtop, event_loop
 from benchmarks.load import (
     ADAPTER_LINGER_MS,
     ProgressBar,
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     for index in range(args.repeat):
         if index:
             time.sleep(args.pause)  # let the previous run's processes and load settle
-        results.append(asyncio.run(run(args)))
+        results.append(event_loop.run(run(args)))
         report_one(results[-1])
     if len(results) > 1:
         print_spread(results)

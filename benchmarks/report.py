@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from benchmarks import event_loop
+
 PERCENTILES = (50, 95, 99)
 
 
@@ -114,7 +116,15 @@ def machine() -> dict[str, Any]:
     except AttributeError:
         usable = os.cpu_count() or 0
     return {"cpu_model": model, "cores": usable, "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}"}
+            "system": f"{platform.system()} {platform.release()}",
+            "event_loop": services_loop()}
+
+
+def services_loop() -> str:
+    """The services' event loop: `LAPOR_EVENT_LOOP` (they inherit the environment), else
+    what `auto` takes, as the benchmark's own processes do."""
+    chosen = os.environ.get("LAPOR_EVENT_LOOP", "auto").lower()
+    return event_loop.loop_name() if chosen == "auto" else chosen
 
 
 def load_average() -> list[float]:
@@ -148,7 +158,8 @@ def print_report(result: dict[str, Any]) -> None:
     print()
     print(f"LAPOR pipeline benchmark  {run['started_at']}")
     mach = result["machine"]
-    print(f"  machine: {mach['cores']} cores, {mach['cpu_model']}, Python {mach['python']}")
+    loop = f", {mach['event_loop']} loop" if "event_loop" in mach else ""  # seventeenth round
+    print(f"  machine: {mach['cores']} cores, {mach['cpu_model']}, Python {mach['python']}{loop}")
     linger = run.get("adapter_linger_ms", 5)  # results from before the option used 5 ms
     sink = run.get("sink", "aiosmtpd")  # the default before the eleventh round
     shared = run.get("smtp_messages_per_connection", 1)  # 1 before the sixteenth round

@@ -222,13 +222,17 @@ def flag_possible_duplicates(
     `roots` holds the stored roots per bucket, oldest first. A new complaint that is not
     flagged becomes a root for the ones after it in the same batch.
     """
-    batch_roots: dict[Bucket, list[tuple[str, TextSketch]]] = {}
+    # Per bucket, its stored roots then the batch's own, built once per bucket: a bucket
+    # holds up to 200 roots, and a batch's complaints often share buckets.
+    candidates: dict[Bucket, list[tuple[str, TextSketch]]] = {}
     flags: list[str | None] = []
     for bucket, tracking_id, sketch in new:
-        earlier = batch_roots.setdefault(bucket, [])
-        stored = [(root.tracking_id, root.sketch) for root in roots.get(bucket, ())]
-        flag = most_similar(sketch, stored + earlier)
+        known = candidates.get(bucket)
+        if known is None:
+            known = candidates[bucket] = [(root.tracking_id, root.sketch)
+                                          for root in roots.get(bucket, ())]
+        flag = most_similar(sketch, known)
         if flag is None:
-            earlier.append((tracking_id, sketch))
+            known.append((tracking_id, sketch))
         flags.append(flag)
     return flags

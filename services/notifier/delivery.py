@@ -83,6 +83,17 @@ def outcome_event(doc: dict[str, Any]) -> BaseModel:
         attempts=doc.get("attempts", 0), error=doc.get("last_error"))
 
 
+class Planned(dict[str, Any]):
+    """A new notification's ledger document, planned in this process, with the event it was
+    planned from (`source`: in memory only, never stored). Delivered from the hand-over, it
+    is rendered from that event instead of from the document's copy, which would be
+    validated again and, for an acknowledgement, need its secret derived again. `source` is
+    set only where the event renders the same: an acknowledgement's only when its secret
+    is the one delivery would derive. Documents read back from the ledger are plain."""
+
+    source: BaseModel | None = None
+
+
 @dataclass
 class _Held:
     """A batch claim this instance holds: what of it is still unresolved. Once nothing is
@@ -452,12 +463,14 @@ class Deliverer:
             await self.sms.send(doc["recipient"], rendered.sms.text, doc["_id"])
 
     def _context(self, doc: dict[str, Any]) -> dict[str, object]:
-        data = dict(doc["event"])
-        if data.get("event_type") == ComplaintReceived.EVENT_TYPE:
-            # Stores never keep the secret: derive it again for the acknowledgement (the
-            # consumer checked at planning time that this gives the secret intake sent).
-            data["citizen_secret"] = self.secret_for(doc["tracking_id"])
-        event = EVENT_TYPES[data["event_type"]].model_validate(data)
+        event = getattr(doc, "source", None)  # planned here: the event itself
+        if event is None:
+            data = dict(doc["event"])
+            if data.get("event_type") == ComplaintReceived.EVENT_TYPE:
+                # Stores never keep the secret: derive it again for the acknowledgement (the
+                # consumer checked at planning time that this gives the secret intake sent).
+                data["citizen_secret"] = self.secret_for(doc["tracking_id"])
+            event = EVENT_TYPES[data["event_type"]].model_validate(data)
         planned = PlannedNotification(
             doc["_id"], doc["source_event_id"], doc["tracking_id"], doc["channel"],
             doc["recipient"], doc["template"], Language(doc["language"]), doc["audience"])

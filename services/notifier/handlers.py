@@ -13,7 +13,7 @@ import structlog
 
 from services.notifier import metrics
 from services.notifier.adapters.ledger import Ledger
-from services.notifier.delivery import Deliverer
+from services.notifier.delivery import Deliverer, Planned
 from services.notifier.domain.planning import (
     AgencyContact,
     PlannedNotification,
@@ -114,23 +114,30 @@ class Notifier:
             plan = plan_notifications(event, reporter=reporter, agencies=self.agencies,
                                       sms_enabled=self.sms_enabled)
             title = stored.get("title") if stored else None
-            secret_error = self._secret_error(event)
-            documents += [self._planned(event, p, title, secret_error) for p in plan.planned]
+            secret_error, as_sent = self._secret_check(event)
+            documents += [self._planned(event, p, title, secret_error,
+                                        source=event if as_sent else None)
+                          for p in plan.planned]
             documents += [self._skipped(event, s) for s in plan.skipped]
         return documents, deferred
 
-    def _secret_error(self, event: Plannable) -> str | None:
-        """The acknowledgement's secret is derived again at delivery (stores keep none). If
-        this notifier's key would give another secret than intake's, sending would hand the
-        citizen a useless code: fail the acknowledgement visibly instead."""
-        if not isinstance(event, ComplaintReceived) or self.secret_for is None:
-            return None
+    def _secret_check(self, event: Plannable) -> tuple[str | None, bool]:
+        """`(error, as_sent)`. The acknowledgement's secret is derived again at delivery
+        (stores keep none). If this notifier's key would give another secret than intake's,
+        sending would hand the citizen a useless code: the error fails the acknowledgement
+        visibly instead. `as_sent`: the event renders as delivery would render its stored
+        copy (an acknowledgement's secret, exactly as it came, is the derived one)."""
+        if not isinstance(event, ComplaintReceived):
+            return None, True
+        if self.secret_for is None:
+            return None, False
+        derived = self.secret_for(event.tracking_id)
         expected = normalise_citizen_secret(event.citizen_secret)
-        if expected is not None and expected == self.secret_for(event.tracking_id):
-            return None
+        if expected is not None and expected == derived:
+            return None, event.citizen_secret == derived
         log.error("citizen secret does not match LAPOR_CITIZEN_SECRET_KEY; the "
                   "acknowledgement is not sent", tracking_id=event.tracking_id)
-        return "citizen_secret_mismatch"
+        return "citizen_secret_mismatch", False
 
     @staticmethod
     def _count(new_documents: Iterable[dict[str, Any]]) -> None:
@@ -153,14 +160,17 @@ class Notifier:
                 "created_at": self.clock.now(), "attempts": 0}
 
     def _planned(self, event: Plannable, planned: PlannedNotification,
-                 title: str | None, error: str | None = None) -> dict[str, Any]:
-        document = {**self._base(event, planned.notification_id),
-                    "channel": planned.channel, "recipient": planned.recipient,
-                    "recipient_masked": planned.masked_recipient,
-                    "template": planned.template.value, "language": planned.language.value,
-                    "audience": planned.audience, "state": "pending",
-                    "next_attempt_at": self.clock.now(), "event": stored_event(event),
-                    "title": title}
+                 title: str | None, error: str | None = None, *,
+                 source: Plannable | None = None) -> dict[str, Any]:
+        document = Planned({**self._base(event, planned.notification_id),
+                            "channel": planned.channel, "recipient": planned.recipient,
+                            "recipient_masked": planned.masked_recipient,
+                            "template": planned.template.value,
+                            "language": planned.language.value,
+                            "audience": planned.audience, "state": "pending",
+                            "next_attempt_at": self.clock.now(), "event": stored_event(event),
+                            "title": title})
+        document.source = source
         if error is not None:
             document |= {"state": "failed", "last_error": error,
                          "finished_at": self.clock.now()}

@@ -83,8 +83,11 @@ def _by_stage(clocks: Iterable[SlaClock]) -> CaseClocks:
     return {clock.stage: clock for clock in clocks}
 
 
+_STAGES = tuple(Stage)  # iterating the enum itself builds its members anew every time
+
+
 def _ordered(case: CaseClocks) -> tuple[SlaClock, ...]:
-    return tuple(case[stage] for stage in Stage if stage in case)
+    return tuple(case[stage] for stage in _STAGES if stage in case)
 
 
 def _classification(case: CaseClocks) -> tuple[str | None, str | None]:

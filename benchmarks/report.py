@@ -276,9 +276,28 @@ SPREAD = (  # (label, path into a result)
 )
 
 
+SERVICES = ("intake", "router", "sla", "notifier")
+SERVICES_AGAINST_DATABASE = "services / database CPU"
+
+
+def services_against_database(result: dict[str, Any]) -> float | None:
+    """The four services' CPU per complaint over the database's, in one run. A change to the
+    services' code leaves the database's CPU alone, while the machine's speed moves both:
+    on a machine whose speed drifts between runs (by a quarter within minutes, seventeenth
+    round), this ratio shows such a change where the absolute figures cannot."""
+    per_complaint = (result.get("cpu") or {}).get("ms_per_complaint") or {}
+    database = per_complaint.get("secantusdb")
+    services = [per_complaint.get(name) for name in SERVICES]
+    if not database or any(not isinstance(v, int | float) for v in services):
+        return None
+    return sum(services) / database  # type: ignore[arg-type]
+
+
 def digits(label: str) -> int:
     """Decimals worth printing for a figure of `SPREAD`."""
-    return 3 if label.endswith("ms/complaint") else 2 if "per complaint" in label else 1
+    if label == SERVICES_AGAINST_DATABASE or label.endswith("ms/complaint"):
+        return 3
+    return 2 if "per complaint" in label else 1
 
 
 def spread(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[float]]]:
@@ -294,6 +313,9 @@ def spread(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[float]]]:
                 values.append(float(value))
         if values:
             rows.append((label, values))
+    ratios = [r for r in map(services_against_database, results) if r is not None]
+    if ratios:
+        rows.append((SERVICES_AGAINST_DATABASE, ratios))
     return rows
 
 

@@ -96,3 +96,18 @@ def test_ab_comparison_shows_each_process_cpu_per_complaint() -> None:
     assert "  intake ms/complaint" not in rows  # no run had it
     assert (digits("  router ms/complaint"), digits("CPU ms per complaint"),
             digits("e2e routed p99 ms")) == (3, 2, 1)
+
+
+def test_the_services_cpu_against_the_databases_is_a_figure_of_every_run_that_has_both() -> None:
+    from benchmarks.report import SERVICES_AGAINST_DATABASE, digits, spread
+
+    def result(db: float | None, notifier: float = 0.5) -> dict:
+        per = {"intake": 0.4, "router": 0.25, "sla": 0.25, "notifier": notifier}
+        if db is not None:
+            per["secantusdb"] = db
+        return {"cpu": {"ms_per_complaint": per}}
+
+    rows = dict(spread([result(0.7), result(None), result(0.8, notifier=0.7), result(0.0)]))
+    assert rows[SERVICES_AGAINST_DATABASE] == [1.4 / 0.7, 1.6 / 0.8]
+    assert digits(SERVICES_AGAINST_DATABASE) == 3
+    assert SERVICES_AGAINST_DATABASE not in dict(spread([result(None)]))

@@ -434,9 +434,9 @@ class Deliverer:
             submitted = datetime.fromisoformat(str(submitted_at).replace("Z", "+00:00"))
             metrics.ACKNOWLEDGEMENT_LATENCY.labels(doc["channel"]).observe(
                 max((now - submitted).total_seconds(), 0.0))
-        log.info("notification sent", notification_id=doc["_id"],
-                 channel=doc["channel"], template=doc["template"],
-                 tracking_id=doc["tracking_id"], attempts=doc.get("attempts"))
+        log.debug("notification sent", notification_id=doc["_id"],  # the batch's at INFO
+                  channel=doc["channel"], template=doc["template"],
+                  tracking_id=doc["tracking_id"], attempts=doc.get("attempts"))
 
     def _release_known(self, doc: dict[str, Any], *, resolved: bool = True) -> None:
         """This worker is done with a claimed notification: `resolved` when its outcome,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,6 +106,7 @@ class OutcomeRecorder:
                 failures = 0
                 for outcome in batch:
                     _call(outcome.done, outcome.finish.claimed["_id"] in landed)
+                _log_batch(batch, landed)
                 if self.after_batch is not None:
                     try:
                         await self.after_batch()
@@ -127,6 +129,15 @@ class OutcomeRecorder:
         if not reported:
             self.on_unreported()
         return landed
+
+
+def _log_batch(batch: Sequence[_Outcome], landed: set[str]) -> None:
+    """One line per batch written, not one per notification: at 1,000 complaints/s, two
+    JSON lines per complaint cost the notifier more than a quarter of its CPU (seventeenth
+    round). Each notification's own line is at DEBUG (`notification sent`)."""
+    counts = Counter(o.finish.state for o in batch if o.finish.claimed["_id"] in landed)
+    log.info("delivery outcomes recorded", sent=counts["sent"], failed=counts["failed"],
+             recorded_before=len(batch) - len(landed))
 
 
 def _call(done: Done, landed: bool | None) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from structlog.testing import capture_logs
 
 from services.notifier.adapters.ledger import Finish
 from services.notifier.recording import OutcomeRecorder
@@ -155,3 +156,15 @@ async def test_drain_gives_up_after_its_time_and_keeps_what_is_unwritten() -> No
     assert landed == []  # neither written nor given up: still queued
     await run_until_idle(rec)  # a recorder that runs later writes it
     assert ledger.writes == [(["n1"], True)] and landed == [True]
+
+
+async def test_each_batch_written_is_one_log_line_with_its_counts() -> None:
+    ledger, broker = FakeLedger(lost=frozenset({"n4"})), Broker()
+    rec = recorder(ledger, broker)
+    for nid, state in (("n1", "sent"), ("n2", "failed"), ("n3", "sent"), ("n4", "sent")):
+        rec.record({"_id": nid, "claim": "c"}, state, AT)
+    with capture_logs() as logs:
+        await run_until_idle(rec)
+    lines = [entry for entry in logs if entry["event"] == "delivery outcomes recorded"]
+    assert lines == [{"event": "delivery outcomes recorded", "log_level": "info",
+                      "sent": 2, "failed": 1, "recorded_before": 1}]

@@ -42,13 +42,15 @@ async def test_no_reporter_data_in_any_log_line(tenant_env: dict[str, str], mail
                                                 tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     with SmsGatewayServer() as sms:
-        env = {**tenant_env, **mailbox.env, **sms.env, "LAPOR_LOG_LEVEL": "INFO"}
+        # DEBUG: every line any service can write, the per-notification ones included.
+        env = {**tenant_env, **mailbox.env, **sms.env, "LAPOR_LOG_LEVEL": "DEBUG"}
         with ServiceGroup(env, logs):
             await run_flow(env, mailbox)
     captured = {p.name: p.read_text(errors="replace") for p in logs.glob("*.log")}
     assert set(captured) == {"intake.log", "router.log", "sla.log", "notifier.log"}
     lines = sum(text.count("\n") for text in captured.values())
     assert lines > 50, "the services logged almost nothing: the test would prove nothing"
+    assert '"notification sent"' in captured["notifier.log"]  # the DEBUG lines are there
     leaks = [(name, secret) for name, text in captured.items() for secret in SENSITIVE
              if secret.lower() in text.lower()]
     assert leaks == []

@@ -50,6 +50,8 @@ PARENT = "pemkab-kutim"
 PARENT_EMAIL = "pengaduan@kutaitimurkab.go.id"
 
 NOTIFIER_ENV = {
+    # Each notification's own line is at DEBUG: the privacy checks read it too.
+    "LAPOR_LOG_LEVEL": "DEBUG",
     "LAPOR_NOTIFY_RETRY_BASE_SECONDS": "0.1",
     "LAPOR_NOTIFY_RETRY_MAX_SECONDS": "1.0",
     "LAPOR_NOTIFY_POLL_SECONDS": "0.1",

@@ -1,7 +1,7 @@
 """The benchmark's own processes (the load and its observer, the relay of the ceiling) on
 the services' event loop: uvloop where it is installed, as the services' `auto` takes it.
-The relay measures the broker's limit through the same client stack as the services; on
-the standard library's loop its clients spent more CPU per message than the services'."""
+The relay then measures the broker's limit through the same client stack as the
+services."""
 
 from __future__ import annotations
 

@@ -246,8 +246,8 @@ async def test_the_reporter_closes_resolved_claims_per_poll_not_on_every_wake_up
 
 
 def test_a_sent_notification_is_logged_at_debug_its_batch_at_info() -> None:
-    """Per notification, one JSON line at INFO cost the notifier more than a quarter of its
-    CPU at full load; the recorder logs each batch at INFO instead (test_recording)."""
+    """Per notification, one JSON line at INFO was a fifth of the notifier's CPU at full
+    load; the recorder logs each batch at INFO instead (test_recording)."""
     from structlog.testing import capture_logs
 
     d = deliverer()

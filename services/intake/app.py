@@ -15,7 +15,8 @@ from services.intake.adapters.contact_marks import INDEXES as MARK_INDEXES
 from services.intake.adapters.contact_marks import ContactMarks
 from services.intake.adapters.duplicate_roots import INDEXES as ROOT_INDEXES
 from services.intake.adapters.duplicate_roots import RecentRoots, RootStore, RootWriter
-from services.intake.domain.rate_limit import contact_keys, pepper_from_key
+from services.intake.adapters.recent_marks import RecentMarks
+from services.intake.domain.rate_limit import WINDOW, contact_keys, pepper_from_key
 from services.intake.domain.validation import readable_reference, validate_submission
 from services.intake.handlers import Intake
 from shared.categories import load_taxonomy
@@ -62,7 +63,7 @@ def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
     runtime.on_consumers_stopped(root_writer.close)
     return Intake(
         store=store,
-        marks=ContactMarks(runtime.db),
+        marks=RecentMarks(ContactMarks(runtime.db), WINDOW),
         roots=RecentRoots(root_store, window),
         save_roots=root_writer.add,
         publish_all=runtime.publish_all,

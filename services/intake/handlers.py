@@ -4,8 +4,9 @@
 Each record of a batch goes through, in arrival order:
 1. read: parse and validate; bytes that are no JSON object are dead-lettered, invalid
    submissions answered with every error; copies within the batch collapse;
-2. decide: the flood guard (one read of the marks of the reporters' contacts' recent
-   complaints), tracking id, text sketch and the duplicate search against cached roots;
+2. decide: the flood guard (the reporters' contacts' recent complaints, from the window
+   of marks kept in memory, adapters/recent_marks.py), tracking id, text sketch and the
+   duplicate search against cached roots;
 3. store: bulk insert, and the chunk's flood guard marks beside it. The tracking id is
    derived from the submission key, so a redelivered or concurrent copy fails to insert
    (its `_id` is taken by the same submission), and such a copy re-publishes the STORED
@@ -40,11 +41,12 @@ from services.intake.adapters.complaints import (
     TrackingIdFor,
     TrackingIdsExhausted,
 )
-from services.intake.adapters.contact_marks import ContactMarks, Mark
+from services.intake.adapters.contact_marks import Mark
+from services.intake.adapters.recent_marks import RecentMarks
 from services.intake.domain.complaint import received_event, stored_event
 from services.intake.domain.duplicates import Root, TextSketch, flag_possible_duplicates
 from services.intake.domain.errors import ErrorCode
-from services.intake.domain.rate_limit import WINDOW, admit
+from services.intake.domain.rate_limit import admit
 from shared.clock import Clock
 from shared.codec import NotAJsonObject, parse_object
 from shared.consumer import DeadLetter, InboundRecord
@@ -136,7 +138,7 @@ class Tally:
 
 
 class Intake:
-    def __init__(self, *, store: ComplaintStore, marks: ContactMarks, roots: Roots,
+    def __init__(self, *, store: ComplaintStore, marks: RecentMarks, roots: Roots,
                  save_roots: SaveRoots, publish_all: PublishAll,
                  topics: Topics, validate: Validate, readable_reference: ReadableReference,
                  tracking_id_key: Callable[[], Awaitable[bytes]],
@@ -303,7 +305,7 @@ class _BatchRun:
         contacts = sorted({key for item in items for key in item.contacts})
         if contacts and intake.rate_limit is not None:
             chunk.recent = asyncio.ensure_future(
-                intake.marks.recent(contacts, self.now - WINDOW))
+                intake.marks.recent(contacts, self.now))
             self.pending.append(chunk.recent)
         await _let_io_run()
         for index, item in enumerate(items):  # while the database looks the contacts up

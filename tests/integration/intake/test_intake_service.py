@@ -136,8 +136,8 @@ async def test_the_limit_counts_complaints_of_earlier_batches_from_their_marks(
     await send(bootstrap, topics.submitted, [(key_of(s), as_bytes(s), 1) for s in first])
     async with TopicReader(bootstrap, topics.received) as received:
         await received.wait_for(lambda vs: all(for_ref(vs, s["channel_ref"]) for s in first))
-    # Counted from the database now: stored in earlier batches, and the complaints have
-    # no index to count with, only the marks.
+    # Counted from the marks of earlier batches (kept in memory as they are stored, and
+    # stored for other instances); the complaints have no index to count with.
     assert list(await complaints.index_information()) == ["_id_"]
     marks = complaints.database["contact_marks"]
     assert await marks.count_documents({"marks.submission_key": key_of(first[0]).decode()}) == 1

@@ -220,6 +220,31 @@ async def test_one_instance_counts_what_another_stored(instances) -> None:
     assert await runtime.db["complaints"].count_documents({"submission_key": {"$in": keys}}) == 2
 
 
+async def test_another_instances_marks_count_from_its_next_refresh(instances) -> None:
+    """Each instance counts from its window in memory and reads the other instances' new
+    marks every `refresh_seconds`: until then, they are not counted (the flood guard's
+    lag); after, they are."""
+    (first, second), runtime = instances  # rate limit: 2 an hour
+    ticks = [0.0]
+    second.marks.monotonic = lambda: ticks[0]
+    await second.handle([record(runtime, submission(), 1, 0)])  # its window read
+    phone = "0813 5100 " + str(uuid.uuid4().int)[:4]
+    sent = [submission(reporter={"phone": phone}) for _ in range(4)]
+    await first.handle([record(runtime, sent[0], 0, 0), record(runtime, sent[1], 0, 1)])
+
+    await second.handle([record(runtime, sent[2], 1, 1)])  # within the second: not read yet
+    ticks[0] = second.marks.refresh_seconds
+    await second.handle([record(runtime, sent[3], 1, 2)])  # read now: over the limit
+
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.rejected) as reader:
+        rejected = await reader.wait_for(lambda vs: for_ref(vs, sent[3]["channel_ref"]))
+    assert for_ref(rejected, sent[3]["channel_ref"])[0]["errors"][0]["code"] == "rate_limited"
+    assert not for_ref(rejected, sent[2]["channel_ref"])
+    keys = [key_of(s).decode() for s in sent]
+    assert await runtime.db["complaints"].count_documents({"submission_key": {"$in": keys}}) == 3
+
+
 async def test_marks_stored_without_their_complaint_let_the_redelivery_store_it(
         instances) -> None:
     """A crash between the two writes of a chunk, marks first: the redelivered submission

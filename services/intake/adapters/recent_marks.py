@@ -11,7 +11,8 @@ writes in flight. An instance alone never admits more than the limit for a conta
 instances racing within a second may together (the guard is a flood guard, not a quota).
 
 Memory grows with the window's marked complaints (one entry per complaint with a
-contact, a few hundred bytes), at most `max_marks` (then the oldest go, with a warning).
+contact, about 1 KB with its keys), at most `max_marks` (then the oldest go, with a
+warning): 500,000, an hour at 140 complaints a second.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ REFRESH_SECONDS = 1.0
 # Chunks are stamped with their batch's start and land when the batch stores them; a
 # refresh reads again the other writers' chunks of this long before the last one.
 OVERLAP = timedelta(seconds=10)
-MAX_MARKS = 2_000_000
+MAX_MARKS = 500_000  # about 1 KB each with their keys: about 500 MB
 
 
 class RecentMarks:

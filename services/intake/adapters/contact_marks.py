@@ -37,6 +37,7 @@ marks, the complaints' `recent_by_contact`) to save its cost on every insert.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,13 +115,13 @@ class ContactMarks:
                              ) -> list[dict[str, Any]]:
         """The chunks (`_id`, `received_at`, `marks`) whose newest complaint was received
         at or after `since`: every writer's, or only the other writers' (and those of
-        versions before the writers, which have none). A range on each side of this
-        writer, not `$ne`, which the embedded database answers by reading every chunk."""
+        versions before the writers, which have none): a range on each side of this
+        writer, sent together, not `$ne`, which the embedded database answers by reading
+        every chunk."""
         recent = {"received_at": {"$gte": since}}
         if not others_only:
             return await self.collection.find(recent, _MARKS_ONLY).to_list()
-        found: list[dict[str, Any]] = []
-        for writers in ({"$lt": self.writer}, {"$gt": self.writer}, None):
-            found += await self.collection.find({"writer": writers, **recent},
-                                                _MARKS_ONLY).to_list()
-        return found
+        found = await asyncio.gather(*(
+            self.collection.find({"writer": writers, **recent}, _MARKS_ONLY).to_list()
+            for writers in ({"$lt": self.writer}, {"$gt": self.writer}, None)))
+        return [doc for docs in found for doc in docs]

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     citizen_secret_key: SecretStr = SecretStr("lapor-dev-only-citizen-secret-key")
     intake_rate_limit_per_hour: int = Field(10, ge=1)
     intake_duplicate_window_days: float = Field(7, gt=0)
+    # The flood guard's window in memory holds every instance's marks of the last hour
+    # (about 1 KB each); when full, the oldest are forgotten (their contacts count less).
+    intake_flood_guard_max_marks: int = Field(500_000, ge=1)
 
     # Shipped data files
     categories_file: Path = DATA_DIR / "categories.yaml"

@@ -63,7 +63,8 @@ def build_intake(runtime: ServiceRuntime, clock: Clock | None = None) -> Intake:
     runtime.on_consumers_stopped(root_writer.close)
     return Intake(
         store=store,
-        marks=RecentMarks(ContactMarks(runtime.db), WINDOW),
+        marks=RecentMarks(ContactMarks(runtime.db), WINDOW,
+                          max_marks=settings.intake_flood_guard_max_marks),
         roots=RecentRoots(root_store, window),
         save_roots=root_writer.add,
         publish_all=runtime.publish_all,

@@ -190,6 +190,9 @@ class Intake:
         finally:
             run.cancel()
         run.tally.apply(time.perf_counter() - started)
+        metrics.FLOOD_GUARD_MARKS.set(self.marks.size)
+        if forgotten := self.marks.take_forgotten():
+            metrics.FLOOD_GUARD_FORGOTTEN.inc(forgotten)
         return run.dead
 
     # -- the answers (used by _BatchRun) ----------------------------------------------------

@@ -34,7 +34,7 @@ REFRESH_SECONDS = 1.0
 # Chunks are stamped with their batch's start and land when the batch stores them; a
 # refresh reads again the other writers' chunks of this long before the last one.
 OVERLAP = timedelta(seconds=10)
-MAX_MARKS = 500_000  # about 1 KB each with their keys: about 500 MB
+MAX_MARKS = 500_000  # about 1 KB each with their keys (LAPOR_INTAKE_FLOOD_GUARD_MAX_MARKS)
 
 
 class RecentMarks:
@@ -54,6 +54,7 @@ class RecentMarks:
         self._read_until: datetime | None = None  # `now` of the last read
         self._read_at: float | None = None
         self._overflowed = 0  # marks forgotten early since the last read, the window full
+        self._forgotten_untold = 0  # ... since the last `take_forgotten`
         self._reading: asyncio.Future[None] | None = None
 
     async def recent(self, contact_keys: Iterable[str], now: datetime
@@ -79,6 +80,16 @@ class RecentMarks:
                 if mark.received_at >= since:
                     found[key] = list(mark.contact_keys)
         return list(found.items())
+
+    @property
+    def size(self) -> int:
+        """How many complaints the window holds."""
+        return len(self._marks)
+
+    def take_forgotten(self) -> int:
+        """How many complaints were forgotten early (the window full) since the last call."""
+        forgotten, self._forgotten_untold = self._forgotten_untold, 0
+        return forgotten
 
     async def add(self, marks: Sequence[Mark]) -> None:
         """Store a chunk's marks, then count them."""
@@ -113,7 +124,9 @@ class RecentMarks:
             self._by_contact.setdefault(contact, set()).add(mark.submission_key)
         self._order.append((mark.received_at, mark.submission_key))
         while len(self._marks) > self.max_marks:
-            self._overflowed += self._forget(self._order.popleft()[1])
+            if self._forget(self._order.popleft()[1]):
+                self._overflowed += 1
+                self._forgotten_untold += 1
 
     def _forget_before(self, since: datetime) -> None:
         order = self._order

@@ -141,6 +141,7 @@ async def test_the_limit_counts_complaints_of_earlier_batches_from_their_marks(
     assert list(await complaints.index_information()) == ["_id_"]
     marks = complaints.database["contact_marks"]
     assert await marks.count_documents({"marks.submission_key": key_of(first[0]).decode()}) == 1
+    assert metric(intake.metrics(), "lapor_intake_flood_guard_marks") >= len(first)
     late = submission(reporter={"name": "Budi", "phone": phone})
     await send(bootstrap, topics.submitted, [(key_of(late), as_bytes(late), 1)])
     async with TopicReader(bootstrap, topics.rejected) as reader:

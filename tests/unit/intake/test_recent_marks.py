@@ -147,8 +147,9 @@ async def test_a_full_window_forgets_its_oldest_marks_and_says_so() -> None:
     await marks.recent([], T0)
     await marks.add([Mark(f"web:{n}", [f"email:{n}"], T0 + timedelta(seconds=n))
                      for n in range(3)])
-    assert set(marks._marks) == {"web:1", "web:2"}
+    assert set(marks._marks) == {"web:1", "web:2"} and marks.size == 2
     assert await marks.recent(["email:0"], T0 + timedelta(seconds=3)) == []
+    assert marks.take_forgotten() == 1 and marks.take_forgotten() == 0  # for the metric
     ticks.now = 1
     with capture_logs() as logs:
         await marks.recent([], T0 + timedelta(seconds=3))

@@ -284,3 +284,39 @@ async def test_an_upgraded_deployment_keeps_the_complaints_contact_index(instanc
         Reporter(email=data["reporter"]["email"]))
     await ensure_indexes(runtime.db, runtime.indexes)  # as a restart does
     assert LEGACY_CONTACT_INDEX in await complaints.index_information()
+
+
+async def test_an_upgraded_deployment_keeps_the_marks_contact_index_and_feeds_it(
+        instances) -> None:
+    """Versions before the window in memory found a chunk's marks by a multikey index on
+    its contact keys (`keys`): intake neither creates nor drops it, and still writes the
+    keys, so an earlier instance running during the upgrade finds the new chunks; and
+    the chunks such an instance writes (no writer) count here."""
+    (intake, _), runtime = instances  # rate limit: 2 an hour
+    marks = runtime.db["contact_marks"]
+    assert "recent_by_contact" not in await marks.index_information()  # a new deployment
+    await marks.create_index([("keys", 1), ("received_at", -1)], name="recent_by_contact")
+    phone = "0813 7000 " + str(uuid.uuid4().int)[:4]
+    first = submission(reporter={"phone": phone})
+    await intake.handle([record(runtime, first, 0, 0)])
+    (stored,) = await marks.find({"marks.submission_key": key_of(first).decode()}).to_list()
+    contacts = stored["marks"][0]["contact_keys"]
+    assert contacts and sorted(stored["keys"]) == sorted(contacts)
+    found = await marks.find({"keys": {"$in": contacts}}).hint("recent_by_contact").to_list()
+    assert [doc["_id"] for doc in found] == [stored["_id"]]  # as the earlier version asks
+    contact = contacts[0]
+    await ensure_indexes(runtime.db, runtime.indexes)  # as a restart does
+    assert "recent_by_contact" in await marks.index_information()
+
+    earlier = {"_id": "written-by-an-earlier-version", "received_at": intake.clock.now(),
+               "keys": [contact], "marks": [{"submission_key": "web:earlier",
+                                             "contact_keys": [contact],
+                                             "received_at": intake.clock.now()}]}
+    await marks.insert_one(earlier)
+    intake.marks.monotonic = lambda: float("inf")  # the next chunk refreshes the window
+    late = submission(reporter={"phone": phone})
+    await intake.handle([record(runtime, late, 0, 1)])
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    async with TopicReader(bootstrap, runtime.topics.rejected) as reader:
+        rejected = await reader.wait_for(lambda vs: for_ref(vs, late["channel_ref"]))
+    assert for_ref(rejected, late["channel_ref"])[0]["errors"][0]["code"] == "rate_limited"

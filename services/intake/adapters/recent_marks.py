@@ -11,8 +11,9 @@ writes in flight. An instance alone never admits more than the limit for a conta
 instances racing within a second may together (the guard is a flood guard, not a quota).
 
 Memory grows with the window's marked complaints (one entry per complaint with a
-contact, about 1 KB with its keys), at most `max_marks` (then the oldest go, with a
-warning): 500,000, an hour at 140 complaints a second.
+contact, about 1 KB with its keys), at most `max_marks` (`LAPOR_INTAKE_FLOOD_GUARD_MAX_MARKS`,
+500,000 by default, an hour at 140 complaints a second); then the oldest go, with a
+warning in the log and in `take_forgotten` (the handler's metric).
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ class RecentMarks:
         """`(submission_key, contact_keys)` of every complaint received within the window
         before `now` from any of these contacts, each submission once."""
         if self._read_at is None or self.monotonic() - self._read_at >= self.refresh_seconds:
-            if self._reading is None:  # (chunks asking together share one read)
-                self._reading = asyncio.ensure_future(self._read(now))
-            reading = self._reading
+            reading = self._reading  # (chunks asking together share one read)
+            if reading is None or reading.done():  # (done: its waiter was cancelled)
+                if reading is not None and not reading.cancelled():
+                    reading.exception()  # seen by no one: not worth a warning at exit
+                reading = self._reading = asyncio.ensure_future(self._read(now))
             try:
                 await asyncio.shield(reading)
             finally:

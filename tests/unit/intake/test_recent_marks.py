@@ -168,3 +168,29 @@ async def test_chunks_asking_together_share_one_read() -> None:
     ticks.now = 1
     await marks.recent([], T0 + timedelta(seconds=1))
     assert len(rows.reads) == 2  # the next read is a new one
+
+
+async def test_a_read_that_failed_after_its_waiter_was_cancelled_is_not_waited_for() -> None:
+    rows, ticks = MarkRows(), Ticks()
+    gate = asyncio.Event()
+    answer = rows.received_since
+
+    async def slow(since: datetime, *, others_only: bool) -> list[dict[str, Any]]:
+        await gate.wait()
+        return await answer(since, others_only=others_only)
+
+    rows.received_since = slow  # type: ignore[method-assign]
+    marks = window(rows, ticks)
+    asking = asyncio.ensure_future(marks.recent(["email:a"], T0))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the read has started and waits for the database
+    asking.cancel()  # the chunk that asked is given up (its batch failed) ...
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    rows.failing = True
+    gate.set()
+    for _ in range(3):
+        await asyncio.sleep(0)  # ... and then the read fails, seen by no one
+    rows.failing = False
+    rows.put([Mark("web:1", ["email:a"], T0)], "other")
+    assert await marks.recent(["email:a"], T0) == [("web:1", ["email:a"])]  # read anew

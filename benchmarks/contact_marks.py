@@ -28,7 +28,7 @@ from services.intake.adapters.contact_marks import (
     Mark,
     marks_document,
 )
-from shared.mongo import find_in
+from shared.mongo import ensure_indexes, find_in
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 MULTIKEY_INDEXES = [
@@ -50,8 +50,7 @@ async def run(args: argparse.Namespace) -> None:
             db = client[f"guard{round_}"]
             multikey = db["multikey_marks"]
             await multikey.create_indexes(MULTIKEY_INDEXES)
-            (name, models), = INDEXES.items()
-            await db[name].create_indexes(models)
+            await ensure_indexes(db, INDEXES)
             marks = ContactMarks(db)
             chunks = [[Mark(f"web:{n}", [key("e", n), key("p", n)], T0 + timedelta(seconds=c))
                        for n in range(round_ * 10**6 + c * args.chunk,

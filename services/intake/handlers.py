@@ -311,7 +311,7 @@ class _BatchRun:
                 intake.marks.recent(contacts, self.now))
             self.pending.append(chunk.recent)
         await _let_io_run()
-        for index, item in enumerate(items):  # while the database looks the contacts up
+        for index, item in enumerate(items):  # while the flood guard's window is read, if due
             if index % YIELD_EVERY == 0:
                 await _let_io_run()
             item.tracking_id = intake.ids(item.key, 0)

@@ -13,9 +13,9 @@ their `contact_keys`, then the chunks by a multikey index on all of a chunk's co
 (`keys`). On the embedded database a collection's first secondary index triples what
 each of its documents costs to insert, and a multikey entry costs about 17 µs (two per
 complaint), and the guard's query of a chunk's contacts 2.75 ms per 130 keys when none
-was found (7.8–12 ms when half were): together 0.06–0.08 ms of the database's CPU per
+was found (7.8–12.5 ms when half were): together 0.06–0.09 ms of the database's CPU per
 complaint at the least, where the marks with one (`writer`, `received_at`) entry per
-chunk cost 0.005–0.007 ms and a refresh 1.3–1.5 ms a second
+chunk cost 0.005–0.010 ms and a refresh 1.3–2.0 ms a second
 (`python -m benchmarks.contact_marks`).
 
 Storing a complaint and counting it are two writes (sent together). A crash between them

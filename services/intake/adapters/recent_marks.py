@@ -112,7 +112,7 @@ class RecentMarks:
                 self._chunks[chunk["_id"]] = chunk["received_at"]
                 for mark in marks_in(chunk):
                     self._remember(mark)
-        self._read_until = now if self._read_until is None else max(now, self._read_until)
+        self._read_until = max(now, self._read_until or now)
         self._read_at = self.monotonic()
         if self._overflowed:
             log.warning("flood guard window full: the oldest marks forgotten",

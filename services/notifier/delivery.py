@@ -417,12 +417,12 @@ class Deliverer:
             return await self._failed(doc, exc)
         now = self.clock.now()
         self.recorder.record(doc, "sent", now,
-                             done=lambda landed: self._recorded_sent(doc, now, landed))
+                             done=lambda written: self._recorded_sent(doc, now, written))
         return True
 
-    def _recorded_sent(self, doc: dict[str, Any], now: datetime, landed: bool | None) -> None:
-        self._release_known(doc, resolved=landed is not None)
-        if not landed:
+    def _recorded_sent(self, doc: dict[str, Any], now: datetime, written: bool) -> None:
+        self._release_known(doc, resolved=written)
+        if not written:
             return
         metrics.SENT.labels(doc["channel"], doc["template"]).inc()
         source_at = as_utc(doc.get("source_occurred_at"))
@@ -485,9 +485,9 @@ class Deliverer:
         attempts = int(doc.get("attempts", 1))
         now = self.clock.now()
         if should_give_up(attempts, self.settings.notify_max_attempts, kind):
-            def recorded(landed: bool | None) -> None:
-                self._release_known(doc, resolved=landed is not None)
-                if landed:
+            def recorded(written: bool) -> None:
+                self._release_known(doc, resolved=written)
+                if written:
                     metrics.FAILED.labels(doc["channel"], doc["template"]).inc()
 
             self.recorder.record(doc, "failed", now, error, done=recorded)

@@ -75,8 +75,10 @@ def outcome(env: dict[str, str], mailbox: Mailbox, submissions: list[dict[str, A
         result.routing_clocks = db[SLA_CLOCKS].count_documents({"clocks.stage": "routing"})
         result.acknowledgements_planned = db.notifications.count_documents(
             {"template": "acknowledgement"})
-        result.acknowledgements_sent = db.notification_outcomes.count_documents(
-            {"template": "acknowledgement", "state": "sent"})
+        result.acknowledgements_sent = len({  # one document per recorder batch and claim
+            outcome["_id"] for batch in db.notification_outcome_batches.find()
+            for outcome in batch["outcomes"]
+            if outcome.get("template") == "acknowledgement" and outcome["state"] == "sent"})
     with mailbox.lock:
         messages = list(mailbox.messages)
     acknowledgements: dict[str, list[str | None]] = {}

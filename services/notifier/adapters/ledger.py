@@ -21,22 +21,33 @@ database several times an insert, and more with every index):
   batch is finished, due again, or given back. A batch whose lease lapsed (a dead instance)
   is taken over by one instance (compare-and-set on the lease), which makes its unfinished
   notifications due again.
-- `notification_outcomes`: the final state of a finished notification, one insert with the
-  notification's id. The first outcome recorded is the outcome; a second (a worker whose
-  lease lapsed while another took over) does not land. No secondary index: on the embedded
-  database the first index on a collection more than doubles the cost of every insert.
-- `unreported_outcomes`: the ids of outcomes whose `notification.*` event is still to
-  publish (the broker was away, or the notification was finished at planning), written
-  after their outcome (which is flagged `unreported` too) and deleted once the reporter
-  published them. The outcome's flag repairs a crash between the two writes: planning is
-  redelivered and writes the marker again, and a lapsed claim's taker writes it for the
-  claim's flagged outcomes.
+- `notification_outcome_batches`: the final states of delivered (sent or failed)
+  notifications, one document per recorder batch and claim (its `claim` token, indexed,
+  and its `outcomes`), so a batch of outcomes costs the database one document, not one
+  per notification. A notification's outcome is the one recorded under its current claim
+  (the `claim` of its own document, which is never updated once it is sent): a worker
+  whose lease lapsed while another took over still records what it did under its own
+  claim, which is no longer the notification's.
+- `notification_outcomes`: one document per notification, keyed by its id: those
+  finished at planning (skipped, or failed for a citizen-secret mismatch), and every
+  outcome an earlier version recorded (still read: a rolling upgrade, a claim an earlier
+  instance left). The first outcome recorded is the outcome. No secondary index: on the
+  embedded database the first index on a collection more than doubles the cost of every
+  insert.
+- `unreported_outcomes`: outcomes whose `notification.*` event is still to publish,
+  deleted once the reporter published them. A delivered one (the broker was away) is
+  queued whole, before its batch is recorded: a crash in between repeats the send once
+  its claim lapses, and loses no report. One finished at planning is queued by id after
+  its outcome, which is flagged `unreported` too: the flag repairs a crash between the
+  two writes (planning is redelivered and queues it again; a lapsed claim's taker queues
+  an earlier version's flagged outcomes).
 
 So several notifier instances never send one notification twice while a claim is alive.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +62,7 @@ from shared.mongo import delete_in, find_in, in_chunks, insert_first_wins
 
 COLLECTION = "notifications"
 OUTCOMES = "notification_outcomes"
+OUTCOME_BATCHES = "notification_outcome_batches"
 CLAIMS = "notification_claims"
 UNREPORTED = "unreported_outcomes"
 QUEUE = "notification_queue"
@@ -68,6 +80,8 @@ INDEXES = {
     COLLECTION: [],  # read by `_id` only
     QUEUE: [IndexModel([("channel", ASCENDING), ("due", ASCENDING)], name="channel_due")],
     OUTCOMES: [],  # read by `_id` only
+    # Few documents (one per recorder batch and claim): an index costs next to nothing.
+    OUTCOME_BATCHES: [IndexModel([("claim", ASCENDING)], name="claim")],
     UNREPORTED: [],  # small: read whole, in natural order
     CLAIMS: [IndexModel([("lease_until", ASCENDING)], name="lease_until")],
     CONTACTS: [],
@@ -104,6 +118,15 @@ def outcome_document(notification: dict[str, Any], state: str, at: datetime | No
     return document
 
 
+def outcome_batch(token: str | None, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One claim's outcomes of one recorder batch, as a document. Its key derives from the
+    claim and the notifications it holds, so writing the same batch again (a retry after a
+    write that landed unseen) is a duplicate key, not a second copy."""
+    ids = "\n".join(sorted(o["_id"] for o in outcomes)).encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(ids, digest_size=12).hexdigest()
+    return {"_id": f"{token}:{digest}", "claim": token, "outcomes": list(outcomes)}
+
+
 def _queue_entry(notification: dict[str, Any], due: datetime) -> dict[str, Any]:
     return {"_id": notification["_id"], "due": due, "channel": notification.get("channel")}
 
@@ -131,6 +154,7 @@ class Ledger:
                  known_contacts: int = 20_000) -> None:
         self.collection = db[COLLECTION]
         self.outcomes = db[OUTCOMES]
+        self.outcome_batches = db[OUTCOME_BATCHES]
         self.unreported_ids = db[UNREPORTED]
         self.queue = db[QUEUE]
         self.claims = db[CLAIMS]
@@ -207,11 +231,10 @@ class Ledger:
         (entry first, notification second). A finished one's entry goes; a pending one's
         follows its `next_attempt_at`; any other is looked at again after a lease, by when
         a claim holding it has finished or lapsed (and its taker queued it anew)."""
-        finished = {d["_id"] async for d in find_in(self.outcomes, "_id", ids,
-                                                    projection={"_id": 1})}
-        open_ids = [nid for nid in ids if nid not in finished]
-        due = {d["_id"]: d.get("next_attempt_at") async for d in find_in(
-            self.collection, "_id", open_ids, projection={"next_attempt_at": 1})}
+        found = [d async for d in find_in(self.collection, "_id", ids, projection={
+            "next_attempt_at": 1, "state": 1, "claim": 1})]
+        finished = await self._finished(found)
+        due = {d["_id"]: d.get("next_attempt_at") for d in found if d["_id"] not in finished}
         # Finished, or no such notification: the entry goes.
         await delete_in(self.queue, "_id", [nid for nid in ids if nid not in due])
         later = [UpdateOne({"_id": nid}, {"$set": {"due": at or now + lease}})
@@ -232,11 +255,14 @@ class Ledger:
             if taken.modified_count != 1:
                 continue  # another instance took it
             ids = list(claim["ids"])
-            finished = {d["_id"]: d.get("unreported", False) async for d in find_in(
+            # An earlier version kept each outcome alone, flagged while its event was
+            # unpublished: its instance may have died before queueing the report.
+            flagged = {d["_id"]: d.get("unreported", False) async for d in find_in(
                 self.outcomes, "_id", ids, projection={"unreported": 1})}
-            # Its instance may have died between writing an outcome and queueing its report.
             await insert_first_wins(self.unreported_ids, [
-                {"_id": nid} for nid, unreported in finished.items() if unreported])
+                {"_id": nid} for nid, unreported in flagged.items() if unreported])
+            finished = set(flagged) | {
+                nid for _, nid in await self._outcomes_under([claim["_id"]])}
             unfinished = [nid for nid in ids if nid not in finished]
             if unfinished:
                 await self._queue_at(unfinished, now)
@@ -283,18 +309,47 @@ class Ledger:
             {"_id": nid}, {"$set": {"due": at, "channel": channels.get(nid)}}, upsert=True)
             for nid in ids], ordered=False)
 
-    async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> set[str]:
-        """Write the outcomes in one multi-document insert; returns the ids whose outcome
-        landed (the first one recorded for a notification wins). Unreported outcomes are
-        queued for the reporter loop."""
+    async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> None:
+        """Write the outcomes, one document per claim among them, in one insert.
+        Unreported outcomes are queued whole for the reporter loop first (a crash in
+        between leaves a report too many, never one too few; of two queued for one
+        notification, the first stays)."""
         if not finishes:
-            return set()
-        outcomes = [f.outcome(reported) for f in finishes]
-        known = await insert_first_wins(self.outcomes, outcomes)
+            return
+        outcomes = [f.outcome(reported=True) for f in finishes]
         if not reported:
-            await insert_first_wins(self.unreported_ids, [
-                {"_id": o["_id"]} for i, o in enumerate(outcomes) if i not in known])
-        return {f.claimed["_id"] for i, f in enumerate(finishes) if i not in known}
+            await insert_first_wins(self.unreported_ids, outcomes)
+        by_claim: dict[str | None, list[dict[str, Any]]] = {}
+        for finish, outcome in zip(finishes, outcomes, strict=True):
+            by_claim.setdefault(finish.claimed.get("claim"), []).append(outcome)
+        # A duplicate key is this very batch, written before (a retry): recorded already.
+        await insert_first_wins(self.outcome_batches, [
+            outcome_batch(token, claimed) for token, claimed in by_claim.items()])
+
+    async def _outcomes_under(self, tokens: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The outcomes recorded under these claims, by (claim, notification id)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        async for batch in find_in(self.outcome_batches, "claim", sorted(set(tokens))):
+            for outcome in batch["outcomes"]:
+                found.setdefault((batch["claim"], outcome["_id"]), outcome)
+        return found
+
+    async def _finished(self, notifications: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """Of these notification documents (`state` and `claim` at least), the finished
+        ones and their final state: finished at planning, recorded alone (at planning, or
+        by an earlier version), or recorded under the notification's current claim."""
+        finished = {d["_id"]: d["state"] for d in notifications if d.get("state") in FINISHED}
+        claimed = [d for d in notifications if d["_id"] not in finished and d.get("claim")]
+        if not claimed:
+            return finished
+        finished |= {d["_id"]: d["state"] async for d in find_in(
+            self.outcomes, "_id", [d["_id"] for d in claimed], projection={"state": 1})}
+        under = await self._outcomes_under([d["claim"] for d in claimed])
+        for doc in claimed:
+            outcome = under.get((doc["claim"], doc["_id"]))
+            if outcome is not None and doc["_id"] not in finished:
+                finished[doc["_id"]] = outcome["state"]
+        return finished
 
     async def retry_later(self, claimed: dict[str, Any], at: datetime, error: str) -> bool:
         await self._queue_at([claimed["_id"]], at, {claimed["_id"]: claimed.get("channel")})
@@ -306,16 +361,19 @@ class Ledger:
 
     async def mark_reported(self, notification_ids: Sequence[str]) -> None:
         for chunk in in_chunks(list(notification_ids)):
-            await self.outcomes.update_many({"_id": {"$in": chunk}},
+            await self.outcomes.update_many({"_id": {"$in": chunk}, "unreported": True},
                                             {"$unset": {"unreported": ""}})
             await self.unreported_ids.delete_many({"_id": {"$in": chunk}})
 
     async def mark_unreportable(self, notification_id: str, error: str) -> None:
-        """An outcome whose event cannot be built: kept, with why, out of the queue."""
+        """An outcome whose event cannot be built: kept, with why, out of the queue (one
+        queued whole stays in it, set aside; one queued by id leaves it)."""
         await self.outcomes.update_one({"_id": notification_id},
                                        {"$unset": {"unreported": ""},
                                         "$set": {"report_error": error}})
-        await self.unreported_ids.delete_one({"_id": notification_id})
+        await self.unreported_ids.delete_one({"_id": notification_id, "state": None})
+        await self.unreported_ids.update_one({"_id": notification_id},
+                                             {"$set": {"report_error": error}})
 
     async def upgrade_storage(self) -> dict[str, int]:
         """Upgrade from versions that found pending notifications and unreported outcomes
@@ -343,21 +401,21 @@ class Ledger:
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
         """Outcomes whose event is still to publish, up to `limit`. A queued id whose
         outcome is no longer flagged (reported just before a crash) leaves the queue."""
-        ids = [d["_id"] async for d in self.unreported_ids.find().limit(limit)]
+        queued = [d async for d in self.unreported_ids.find(
+            {"report_error": None}).limit(limit)]
+        whole = [d for d in queued if "state" in d]  # a delivered outcome, queued whole
+        ids = [d["_id"] for d in queued if "state" not in d]
         outcomes = [d async for d in find_in(self.outcomes, "_id", ids)]
         waiting = [d for d in outcomes if d.get("unreported")]
         waiting_ids = {d["_id"] for d in waiting}
         await delete_in(self.unreported_ids, "_id", [nid for nid in ids if nid not in waiting_ids])
-        return waiting
+        return whole + waiting
 
     async def states(self, notification_ids: Sequence[str]) -> dict[str, str]:
         """Each notification's current state: its outcome's, else its own."""
-        ids = list(notification_ids)
-        states = {d["_id"]: d["state"] async for d in find_in(
-            self.collection, "_id", ids, projection={"state": 1})}
-        states |= {d["_id"]: d["state"] async for d in find_in(
-            self.outcomes, "_id", ids, projection={"state": 1})}
-        return states
+        found = [d async for d in find_in(self.collection, "_id", list(notification_ids),
+                                          projection={"state": 1, "claim": 1})]
+        return {d["_id"]: d["state"] for d in found} | await self._finished(found)
 
     async def pending_count(self) -> int:
         """Notifications not finished yet: queued (due or waiting for a retry), plus those

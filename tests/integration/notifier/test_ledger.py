@@ -110,7 +110,8 @@ async def test_redelivered_batch_plans_nothing_new(db) -> None:
     assert "reporter" not in first["acknowledgement"]["event"]
 
 
-async def test_a_lapsed_claim_is_taken_over_once_and_the_first_outcome_wins(db) -> None:
+async def test_a_lapsed_claim_is_taken_over_once_and_the_current_claims_outcome_counts(
+        db) -> None:
     ledger = Ledger(db)
     complaint = Complaint(email="klaim@example.id")
     await notifier_on(ledger).handle(records(complaint.received()))
@@ -130,10 +131,13 @@ async def test_a_lapsed_claim_is_taken_over_once_and_the_first_outcome_wins(db) 
     second = await ledger.claim_many([nid], later, timedelta(seconds=60))
     (doc,) = second.documents
     assert doc["attempts"] == 2
-    assert await ledger.finish_many([Finish(doc, "sent", later)], reported=False) == {nid}
-    late = Finish(first.documents[0], "failed", later, "late")  # the old owner: too late
-    assert await ledger.finish_many([late], reported=False) == set()
+    await ledger.finish_many([Finish(doc, "sent", later)], reported=False)
+    # The old owner, too late: what it did is recorded under its own claim, which is no
+    # longer the notification's; its report loses to the one queued first.
+    late = Finish(first.documents[0], "failed", later, "late")
+    await ledger.finish_many([late], reported=False)
     assert await ledger.states([nid]) == {nid: "sent"}
+    assert await ledger.outcome_batches.count_documents({}) == 2
     assert await ledger.pending_count() == 1  # counted until its claim closes
     await ledger.close_claims([second.token])
     assert await ledger.pending_count() == 0
@@ -153,8 +157,7 @@ async def test_a_dead_instances_hand_over_is_taken_over_except_what_it_finished(
                        for i in range(3)]
     await ledger.open_claim(claim)
     await ledger.record(claim.documents[:2])  # died before h-2 was even inserted
-    assert await ledger.finish_many([Finish(claim.documents[0], "sent", now)],
-                                    reported=True) == {"h-0"}
+    await ledger.finish_many([Finish(claim.documents[0], "sent", now)], reported=True)
     assert await ledger.take_over_lapsed(now + timedelta(seconds=59)) == 0  # still alive
     assert await ledger.take_over_lapsed(now + timedelta(seconds=61)) == 1
     assert await ledger.states(["h-0", "h-1", "h-2"]) == {"h-0": "sent", "h-1": "pending"}
@@ -184,8 +187,7 @@ async def test_a_claim_taken_over_leaves_its_finished_notifications_alone(db) ->
     claim = await ledger.claim_many(["batch-0", "batch-1"], now, timedelta(seconds=60))
     assert sorted(d["_id"] for d in claim.documents) == ["batch-0", "batch-1"]
     finished = [d for d in claim.documents if d["_id"] == "batch-0"]
-    assert await ledger.finish_many([Finish(d, "sent", now) for d in finished],
-                                    reported=True) == {"batch-0"}
+    await ledger.finish_many([Finish(d, "sent", now) for d in finished], reported=True)
     later = now + timedelta(seconds=61)  # the claim lapsed with batch-1 unfinished
     assert await ledger.take_over_lapsed(later) == 1
     assert await ledger.states(["batch-0", "batch-1"]) == {"batch-0": "sent",
@@ -193,7 +195,8 @@ async def test_a_claim_taken_over_leaves_its_finished_notifications_alone(db) ->
     assert await ledger.due_ids(later, 10) == ["batch-1"]
 
 
-async def test_an_outcome_written_just_before_its_instance_died_is_still_reported(db) -> None:
+async def test_an_earlier_versions_outcome_written_before_it_died_is_still_reported(
+        db) -> None:
     ledger = Ledger(db)
     now = datetime.now(UTC)
     await ledger.record([{"_id": f"died-{i}", "state": "pending", "channel": "email",
@@ -201,8 +204,8 @@ async def test_an_outcome_written_just_before_its_instance_died_is_still_reporte
                           "next_attempt_at": now} for i in range(2)])
     claim = await ledger.claim_many(["died-0", "died-1"], now, timedelta(seconds=60))
     done = next(d for d in claim.documents if d["_id"] == "died-0")
-    # The broker was away: the outcome was written unreported, then the instance died
-    # before queueing its report.
+    # An earlier version, one outcome per notification: the broker was away, the outcome
+    # was written unreported, then the instance died before queueing its report.
     await ledger.outcomes.insert_one(Finish(done, "sent", now).outcome(reported=False))
     assert await ledger.unreported(10) == []
     assert await ledger.take_over_lapsed(now + timedelta(seconds=61)) == 1  # died-1
@@ -211,6 +214,100 @@ async def test_an_outcome_written_just_before_its_instance_died_is_still_reporte
     await ledger.mark_reported(["died-0"])
     assert await ledger.unreported(10) == []
     assert await ledger.unreported_ids.count_documents({}) == 0
+
+
+class BatchesAway(Ledger):
+    """The real ledger, whose outcome batches cannot be written: an instance that dies
+    between queueing a report and recording the outcome."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        super().__init__(db)
+        self.outcome_batches = SimpleNamespace(  # type: ignore[assignment]
+            insert_many=self._away)
+
+    async def _away(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the instance died here")
+
+
+async def test_a_delivered_outcome_is_queued_for_its_report_before_it_is_recorded(db) -> None:
+    ledger = Ledger(db)
+    now, lease = datetime.now(UTC), timedelta(seconds=60)
+    await ledger.record([{"_id": f"rep-{i}", "state": "pending", "channel": "email",
+                          "tracking_id": "T", "template": "acknowledgement",
+                          "next_attempt_at": now} for i in range(2)])
+    claim = await ledger.claim_many(["rep-0", "rep-1"], now, lease)
+    sent = [Finish(d, "sent", now) for d in claim.documents if d["_id"] == "rep-0"]
+    with pytest.raises(ConnectionError):
+        await BatchesAway(db).finish_many(sent, reported=False)
+    (queued,) = await ledger.unreported(10)  # reported, although never recorded
+    assert (queued["_id"], queued["state"], queued["attempts"]) == ("rep-0", "sent", 1)
+    assert "unreported" not in queued
+    # Not recorded: the claim's taker makes both due again (rep-0 is sent once more).
+    assert await ledger.take_over_lapsed(now + lease + timedelta(seconds=1)) == 2
+    assert await ledger.states(["rep-0", "rep-1"]) == {"rep-0": "pending", "rep-1": "pending"}
+    await ledger.mark_reported(["rep-0"])
+    assert await ledger.unreported(10) == []
+    assert await ledger.unreported_ids.count_documents({}) == 0
+
+
+async def test_a_batchs_outcomes_are_one_document_per_claim_written_once(db) -> None:
+    ledger = Ledger(db)
+    now, lease = datetime.now(UTC), timedelta(seconds=60)
+    await ledger.record([{"_id": f"one-{i}", "state": "pending", "channel": "email",
+                          "tracking_id": "T", "template": "assigned",
+                          "next_attempt_at": now} for i in range(5)])
+    first = await ledger.claim_many(["one-0", "one-1", "one-2"], now, lease)
+    second = await ledger.claim_many(["one-3", "one-4"], now, lease)
+    finishes = [Finish(d, "sent", now) if d["_id"] != "one-4"
+                else Finish(d, "failed", now, "550 no such user")
+                for d in first.documents + second.documents]
+    ids = {f"one-{i}" for i in range(5)}
+    await ledger.finish_many(finishes, reported=True)
+    await ledger.finish_many(finishes, reported=True)  # a retry: written once
+    batches = {d["claim"]: d async for d in ledger.outcome_batches.find()}
+    assert set(batches) == {first.token, second.token}
+    assert sorted(o["_id"] for o in batches[first.token]["outcomes"]) == [
+        "one-0", "one-1", "one-2"]
+    assert await ledger.states(sorted(ids)) == {
+        "one-0": "sent", "one-1": "sent", "one-2": "sent", "one-3": "sent", "one-4": "failed"}
+    assert await ledger.outcomes.count_documents({}) == 0  # none alone
+    assert await ledger.unreported(10) == []  # published with the write
+    # Their queue entries, left behind by a crash, are dropped as finished.
+    await ledger.queue.insert_many([{"_id": nid, "due": now, "channel": "email"}
+                                    for nid in sorted(ids)])
+    assert (await ledger.claim_many(sorted(ids), now, lease)).documents == []
+    assert await ledger.queue.count_documents({}) == 0
+
+
+async def test_an_outcome_that_cannot_become_an_event_is_set_aside_with_why(db) -> None:
+    ledger = Ledger(db)
+    now = datetime.now(UTC)
+    await ledger.record([{"_id": "odd-0", "state": "skipped", "channel": None,
+                          "tracking_id": "T", "template": "assigned"}])
+    finish = Finish({"_id": "odd-1", "claim": "c", "tracking_id": "T"}, "sent", now)
+    await ledger.finish_many([finish], reported=False)
+    assert sorted(d["_id"] for d in await ledger.unreported(10)) == ["odd-0", "odd-1"]
+    await ledger.mark_unreportable("odd-0", "no template")
+    await ledger.mark_unreportable("odd-1", "no channel")
+    assert await ledger.unreported(10) == []
+    alone = await ledger.outcomes.find_one({"_id": "odd-0"})
+    queued = await ledger.unreported_ids.find_one({"_id": "odd-1"})
+    assert alone is not None and alone["report_error"] == "no template"
+    assert queued is not None and queued["report_error"] == "no channel"
+    assert await ledger.unreported_ids.count_documents({}) == 1  # odd-0's entry left
+
+
+async def test_outcomes_an_earlier_version_recorded_alone_still_count(db) -> None:
+    ledger = Ledger(db)
+    now, lease = datetime.now(UTC), timedelta(seconds=60)
+    await ledger.record([{"_id": f"old-{i}", "state": "pending", "channel": "email",
+                          "tracking_id": "T", "next_attempt_at": now} for i in range(2)])
+    claim = await ledger.claim_many(["old-0", "old-1"], now, lease)
+    done = next(d for d in claim.documents if d["_id"] == "old-0")
+    await ledger.outcomes.insert_one(Finish(done, "sent", now).outcome(reported=True))
+    assert await ledger.states(["old-0", "old-1"]) == {"old-0": "sent", "old-1": "sending"}
+    assert await ledger.take_over_lapsed(now + lease + timedelta(seconds=1)) == 1  # old-1
+    assert await ledger.due_ids(now + lease + timedelta(seconds=1), 10) == ["old-1"]
 
 
 async def test_redelivered_planning_queues_only_outcomes_still_unreported(db) -> None:

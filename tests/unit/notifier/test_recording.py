@@ -22,19 +22,17 @@ class Event(BaseModel):
 
 
 class FakeLedger:
-    """Records bulk finishes; can fail the next `failures` writes, or lose some claims."""
+    """Records bulk finishes; can fail the next `failures` writes."""
 
-    def __init__(self, failures: int = 0, lost: frozenset[str] = frozenset()) -> None:
+    def __init__(self, failures: int = 0) -> None:
         self.writes: list[tuple[list[str], bool]] = []
         self.failures = failures
-        self.lost = lost
 
-    async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> set[str]:
+    async def finish_many(self, finishes: Sequence[Finish], *, reported: bool) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database away")
         self.writes.append(([f.claimed["_id"] for f in finishes], reported))
-        return {f.claimed["_id"] for f in finishes} - self.lost
 
 
 class Broker:
@@ -76,16 +74,6 @@ async def test_outcomes_queued_together_are_published_then_written_in_one_batch(
     assert landed == {"n1": True, "n2": True, "n3": True}
 
 
-async def test_a_claim_lost_meanwhile_is_reported_as_not_landed() -> None:
-    ledger, broker = FakeLedger(lost=frozenset({"n2"})), Broker()
-    rec = recorder(ledger, broker)
-    landed: dict[str, bool] = {}
-    for nid in ("n1", "n2"):
-        rec.record({"_id": nid}, "sent", AT, done=lambda ok, nid=nid: landed.__setitem__(nid, ok))
-    await run_until_idle(rec)
-    assert landed == {"n1": True, "n2": False}
-
-
 async def test_when_the_broker_is_away_outcomes_are_written_unreported() -> None:
     ledger, broker = FakeLedger(), Broker(fail=True)
     rec = recorder(ledger, broker)
@@ -107,10 +95,10 @@ async def test_while_the_database_is_away_the_batch_is_retried() -> None:
 async def test_an_outcome_not_written_within_its_retry_time_is_given_up() -> None:
     ledger, broker = FakeLedger(failures=1), Broker()
     rec = recorder(ledger, broker, retry_for=0.0)
-    landed: list[bool | None] = []
+    landed: list[bool] = []
     rec.record({"_id": "n1"}, "sent", AT, done=landed.append)
     await run_until_idle(rec)
-    assert landed == [None] and ledger.writes == []  # None: unwritten, not superseded
+    assert landed == [False] and ledger.writes == []  # given up: unwritten
 
 
 async def test_the_after_batch_step_runs_after_each_written_batch_and_may_fail() -> None:
@@ -159,12 +147,12 @@ async def test_drain_gives_up_after_its_time_and_keeps_what_is_unwritten() -> No
 
 
 async def test_each_batch_written_is_one_log_line_with_its_counts() -> None:
-    ledger, broker = FakeLedger(lost=frozenset({"n4"})), Broker()
+    ledger, broker = FakeLedger(), Broker()
     rec = recorder(ledger, broker)
-    for nid, state in (("n1", "sent"), ("n2", "failed"), ("n3", "sent"), ("n4", "sent")):
+    for nid, state in (("n1", "sent"), ("n2", "failed"), ("n3", "sent")):
         rec.record({"_id": nid, "claim": "c"}, state, AT)
     with capture_logs() as logs:
         await run_until_idle(rec)
     lines = [entry for entry in logs if entry["event"] == "delivery outcomes recorded"]
     assert lines == [{"event": "delivery outcomes recorded", "log_level": "info",
-                      "sent": 2, "failed": 1, "recorded_before": 1}]
+                      "sent": 2, "failed": 1}]

@@ -74,6 +74,12 @@ def records(*events: Any) -> list[InboundRecord]:
             for i, e in enumerate(events)]
 
 
+def pending(prefix: str, n: int, due: datetime, **fields: Any) -> list[dict[str, Any]]:
+    """n planned e-mail notifications, pending and due."""
+    return [{"_id": f"{prefix}-{i}", "state": "pending", "channel": "email",
+             "tracking_id": "T", "next_attempt_at": due, **fields} for i in range(n)]
+
+
 async def templates(ledger: Ledger, tracking_id: str) -> dict[str, dict[str, Any]]:
     return {d["template"]: d async for d in ledger.collection.find({"tracking_id": tracking_id})}
 
@@ -182,8 +188,7 @@ async def test_acknowledgement_fails_visibly_when_the_secret_key_differs(db) -> 
 async def test_a_claim_taken_over_leaves_its_finished_notifications_alone(db) -> None:
     ledger = Ledger(db)
     now = datetime.now(UTC)
-    await ledger.record([{"_id": f"batch-{i}", "state": "pending", "channel": "email",
-                          "tracking_id": "T", "next_attempt_at": now} for i in range(2)])
+    await ledger.record(pending("batch", 2, now))
     claim = await ledger.claim_many(["batch-0", "batch-1"], now, timedelta(seconds=60))
     assert sorted(d["_id"] for d in claim.documents) == ["batch-0", "batch-1"]
     finished = [d for d in claim.documents if d["_id"] == "batch-0"]
@@ -199,9 +204,7 @@ async def test_an_earlier_versions_outcome_written_before_it_died_is_still_repor
         db) -> None:
     ledger = Ledger(db)
     now = datetime.now(UTC)
-    await ledger.record([{"_id": f"died-{i}", "state": "pending", "channel": "email",
-                          "tracking_id": "T", "template": "acknowledgement",
-                          "next_attempt_at": now} for i in range(2)])
+    await ledger.record(pending("died", 2, now, template="acknowledgement"))
     claim = await ledger.claim_many(["died-0", "died-1"], now, timedelta(seconds=60))
     done = next(d for d in claim.documents if d["_id"] == "died-0")
     # An earlier version, one outcome per notification: the broker was away, the outcome
@@ -232,9 +235,7 @@ class BatchesAway(Ledger):
 async def test_a_delivered_outcome_is_queued_for_its_report_before_it_is_recorded(db) -> None:
     ledger = Ledger(db)
     now, lease = datetime.now(UTC), timedelta(seconds=60)
-    await ledger.record([{"_id": f"rep-{i}", "state": "pending", "channel": "email",
-                          "tracking_id": "T", "template": "acknowledgement",
-                          "next_attempt_at": now} for i in range(2)])
+    await ledger.record(pending("rep", 2, now, template="acknowledgement"))
     claim = await ledger.claim_many(["rep-0", "rep-1"], now, lease)
     sent = [Finish(d, "sent", now) for d in claim.documents if d["_id"] == "rep-0"]
     with pytest.raises(ConnectionError):
@@ -253,9 +254,7 @@ async def test_a_delivered_outcome_is_queued_for_its_report_before_it_is_recorde
 async def test_a_batchs_outcomes_are_one_document_per_claim_written_once(db) -> None:
     ledger = Ledger(db)
     now, lease = datetime.now(UTC), timedelta(seconds=60)
-    await ledger.record([{"_id": f"one-{i}", "state": "pending", "channel": "email",
-                          "tracking_id": "T", "template": "assigned",
-                          "next_attempt_at": now} for i in range(5)])
+    await ledger.record(pending("one", 5, now, template="assigned"))
     first = await ledger.claim_many(["one-0", "one-1", "one-2"], now, lease)
     second = await ledger.claim_many(["one-3", "one-4"], now, lease)
     finishes = [Finish(d, "sent", now) if d["_id"] != "one-4"
@@ -300,8 +299,7 @@ async def test_an_outcome_that_cannot_become_an_event_is_set_aside_with_why(db) 
 async def test_outcomes_an_earlier_version_recorded_alone_still_count(db) -> None:
     ledger = Ledger(db)
     now, lease = datetime.now(UTC), timedelta(seconds=60)
-    await ledger.record([{"_id": f"old-{i}", "state": "pending", "channel": "email",
-                          "tracking_id": "T", "next_attempt_at": now} for i in range(2)])
+    await ledger.record(pending("old", 2, now))
     claim = await ledger.claim_many(["old-0", "old-1"], now, lease)
     done = next(d for d in claim.documents if d["_id"] == "old-0")
     await ledger.outcomes.insert_one(Finish(done, "sent", now).outcome(reported=True))
@@ -349,8 +347,7 @@ async def test_outcomes_flagged_by_an_earlier_version_are_queued_once(db) -> Non
 async def test_queue_entries_that_cannot_be_claimed_are_dropped_or_looked_at_later(db) -> None:
     ledger = Ledger(db)
     now, lease = datetime.now(UTC), timedelta(seconds=60)
-    await ledger.record([{"_id": f"q-{i}", "state": "pending", "channel": "email",
-                          "tracking_id": "T", "next_attempt_at": now} for i in range(4)])
+    await ledger.record(pending("q", 4, now))
     assert await ledger.queue.count_documents({}) == 4
     # q-0 is claimed and finished by another instance, q-1 claimed and still being sent,
     # q-2 put back for a retry later; the queue entries still say "due now".

@@ -399,8 +399,10 @@ class Ledger:
         return done
 
     async def unreported(self, limit: int) -> list[dict[str, Any]]:
-        """Outcomes whose event is still to publish, up to `limit`. A queued id whose
-        outcome is no longer flagged (reported just before a crash) leaves the queue."""
+        """Outcomes whose event is still to publish, up to `limit`, except those set aside
+        as unreportable: those queued whole as they are; for those queued by id, their
+        outcome. A queued id whose outcome is no longer flagged (reported just before a
+        crash) leaves the queue."""
         queued = [d async for d in self.unreported_ids.find(
             {"report_error": None}).limit(limit)]
         whole = [d for d in queued if "state" in d]  # a delivered outcome, queued whole

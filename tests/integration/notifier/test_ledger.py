@@ -263,6 +263,7 @@ async def test_a_batchs_outcomes_are_one_document_per_claim_written_once(db) -> 
     ids = {f"one-{i}" for i in range(5)}
     await ledger.finish_many(finishes, reported=True)
     await ledger.finish_many(finishes, reported=True)  # a retry: written once
+    assert await ledger.outcome_batches.count_documents({}) == 2
     batches = {d["claim"]: d async for d in ledger.outcome_batches.find()}
     assert set(batches) == {first.token, second.token}
     assert sorted(o["_id"] for o in batches[first.token]["outcomes"]) == [

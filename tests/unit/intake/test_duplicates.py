@@ -113,6 +113,18 @@ def test_sketch_is_small_and_storable() -> None:
         41, (56617494742644123, 755797024303273496, 1303795557899825716))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_the_smallest_hashes_are_those_of_a_full_sort(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    uniform = {rng.randrange(2**63) for _ in range(rng.randrange(0, 600))}
+    assert duplicates.smallest(uniform) == sorted(uniform)[:SKETCH_SIZE]
+    # Far from uniform: too few below the bound, so all of them are sorted.
+    crowded_top = {2**63 - 1 - rng.randrange(10**6) for _ in range(300)}
+    assert duplicates.smallest(crowded_top) == sorted(crowded_top)[:SKETCH_SIZE]
+
+
 def test_a_full_hash_cache_is_emptied_without_changing_sketches(
         monkeypatch: pytest.MonkeyPatch) -> None:
     body = ORIGINAL[1]

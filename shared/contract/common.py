@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -17,11 +17,24 @@ def utc_now() -> datetime:
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID in its canonical text form, written from 16 random bytes
+    directly: `str(uuid.uuid4())` spent more than half its time building the `UUID`
+    object, once an event."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_ZERO = timedelta(0)
 
 
 def _rfc3339_utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # Most values are already in UTC (the services' clocks): no conversion for those.
+    if value.tzinfo is not UTC and value.utcoffset() != _ZERO:
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 # Every timestamp the system produces is RFC 3339 in UTC ("...Z").

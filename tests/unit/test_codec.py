@@ -5,10 +5,10 @@ decode takes the separate path, with its specific error."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
 from shared.codec import NotAJsonObject, _decode_event_slowly, decode, decode_event, encode
 from shared.contract import (
@@ -116,3 +116,32 @@ def test_decoding_into_a_given_model_gives_what_the_separate_path_gives() -> Non
         decode(b"[]", ComplaintReceived)
     with pytest.raises(ValidationError, match="citizen_secret"):
         decode(raw.replace(b'"citizen_secret"', b'"other"'), ComplaintReceived)
+
+
+@pytest.mark.parametrize("value", [
+    datetime(2026, 3, 2, 1, 0, 5, 120_000, tzinfo=UTC),
+    datetime(2026, 3, 2, 9, 0, 5, tzinfo=timezone(timedelta(hours=8))),  # WITA
+    datetime(2026, 3, 2, 1, 0, tzinfo=timezone(timedelta(0), "GMT")),  # zero, not UTC
+    TypeAdapter(AwareDatetime).validate_json('"2026-03-02T01:00:00.5Z"'),  # pydantic's tz
+])
+def test_timestamps_are_written_in_utc_with_a_z(value: datetime) -> None:
+    from shared.contract.common import _rfc3339_utc
+
+    written = _rfc3339_utc(value)
+    assert written == value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    assert written.endswith("Z") and datetime.fromisoformat(written) == value
+
+
+def test_event_ids_are_distinct_version_4_uuids_in_canonical_form() -> None:
+    import uuid
+
+    from shared.contract import new_event_id
+
+    ids = [new_event_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        value = uuid.UUID(text)
+        assert (value.version, value.variant, str(value)) == (4, uuid.RFC_4122, text)
+    set_bits = [sum(uuid.UUID(t).int >> bit & 1 for t in ids) for bit in range(128)]
+    fixed = {bit for bit in range(128) if set_bits[bit] in (0, len(ids))}
+    assert fixed == {76, 77, 78, 79, 62, 63}  # the version and variant bits, no others

@@ -103,8 +103,9 @@ def smallest(hashes: set[int]) -> list[int]:
     """The SKETCH_SIZE smallest hashes, ascending. A text of a few sentences has hundreds of
     shingles, and sorting them all (large integers, slow to compare) cost as much as hashing
     them: the hashes are uniform, so those below the bound where about 96 are expected are
-    sorted instead, all of them only when fewer than SKETCH_SIZE fall below it (about one
-    text in 30,000). The result is the same either way."""
+    sorted instead, all of them only when fewer than SKETCH_SIZE fall below it (for a text
+    of 250 shingles one in 100,000, of 2,000 one in 6,000). The result is the same either
+    way."""
     count = len(hashes)
     if count > 2 * SKETCH_SIZE:
         bound = _HASH_SPACE * _EXPECTED_BELOW // count

@@ -33,6 +33,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -168,11 +169,15 @@ def similarity(a: TextSketch, b: TextSketch) -> float:
     return _estimate(a.hashes, b.hashes, len(a.members & b.members))
 
 
-def _estimate(x: tuple[int, ...], y: tuple[int, ...], shared: int) -> float:
+def _estimate(x: tuple[int, ...], y: tuple[int, ...], shared: int, floor: float = 0.0) -> float:
     """The bottom-k estimate from two sketches (ascending) that have `shared` hashes in
     common: among the k smallest hashes of the union, the share found in both sketches. A
     hash among those k that is in a text's shingles is necessarily among that text's own k
-    smallest, so "not in the sketch" means "not in the text"."""
+    smallest, so "not in the sketch" means "not in the text".
+
+    An estimate below `floor` is not worked out to the end: some value below `floor` is
+    returned as soon as the estimate cannot reach it (the search only asks whether a
+    candidate beats the best so far)."""
     if not x or not y:
         return 0.0
     union = len(x) + len(y) - shared
@@ -181,7 +186,16 @@ def _estimate(x: tuple[int, ...], y: tuple[int, ...], shared: int) -> float:
     # Walk down from the top of both sketches, dropping the union's largest hashes until k
     # are left, and take the shared ones among them off the count (no sort of the union:
     # a quarter of the cost, and the search compares a new complaint with every root).
-    i, j, excess = len(x) - 1, len(y) - 1, union - SKETCH_SIZE
+    # The hashes of one sketch above the other's largest are in one sketch only: dropped
+    # first, skipped in one step.
+    if x[-1] < y[-1]:
+        x, y = y, x
+    above = len(x) - bisect_right(x, y[-1])
+    excess = union - SKETCH_SIZE
+    if above >= excess:
+        return shared / SKETCH_SIZE
+    i, j, excess = len(x) - 1 - above, len(y) - 1, excess - above
+    needed = floor * SKETCH_SIZE
     while excess and i >= 0 and j >= 0:
         if x[i] > y[j]:
             i -= 1
@@ -189,6 +203,8 @@ def _estimate(x: tuple[int, ...], y: tuple[int, ...], shared: int) -> float:
             j -= 1
         else:
             i, j, shared = i - 1, j - 1, shared - 1
+            if shared < needed:
+                break  # below the floor already: no need for the exact value
         excess -= 1
     return shared / SKETCH_SIZE
 
@@ -214,7 +230,7 @@ def most_similar(new: TextSketch, candidates: Iterable[tuple[str, TextSketch]]) 
         shared = len(mine & sketch.members)
         if shared < limit:
             continue
-        score = _estimate(new.hashes, sketch.hashes, shared)
+        score = _estimate(new.hashes, sketch.hashes, shared, best_score)
         if score >= best_score and (best_id is None or score > best_score):
             best_id, best_score = tracking_id, score
     return best_id

@@ -258,6 +258,32 @@ def test_the_estimate_is_the_bottom_k_share_of_the_union() -> None:
         assert similarity(b, a) == similarity(a, b), trial
 
 
+def test_an_estimate_below_the_floor_stops_early_and_stays_below_it() -> None:
+    """The search passes the best score so far as a floor: an estimate that reaches it is
+    exact, one that does not comes back below it, whatever the walk skipped."""
+    import random
+
+    from services.intake.domain.duplicates import _estimate
+
+    rng = random.Random(5)
+    stopped_early = 0
+    for trial in range(5000):
+        pool = rng.sample(range(1 << 62), rng.choice((70, 100, 150)))
+        a = TextSketch.from_stored(rng.sample(pool, rng.randint(40, min(len(pool), 90))))
+        b = TextSketch.from_stored(rng.sample(pool, rng.randint(40, min(len(pool), 90))))
+        shared = len(a.members & b.members)
+        exact = _estimate(a.hashes, b.hashes, shared)
+        assert exact == similarity(a, b), trial
+        floor = rng.choice((0.3, 0.5, 0.6, 0.75, 0.9))
+        floored = _estimate(a.hashes, b.hashes, shared, floor)
+        if exact >= floor:
+            assert floored == exact, trial
+        else:
+            assert floored < floor, trial
+            stopped_early += floored != exact
+    assert stopped_early > 100  # the early stop is taken, not only allowed
+
+
 def test_the_bitmaps_never_count_fewer_shared_hashes_than_there_are() -> None:
     import random
 

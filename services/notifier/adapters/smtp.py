@@ -30,6 +30,7 @@ class OutgoingEmail:
     sender: str  # envelope sender (address only)
     recipients: tuple[str, ...]
     data: bytes
+    crlf: bool = False  # `data` has CRLF line ends only (build_email's): not checked again
 
     @property
     def needs_smtputf8(self) -> bool:
@@ -126,7 +127,8 @@ def build_email(*, sender: str, to: str, subject: str, text: str, html: str | No
                 f"--{boundary}--{_CRLF}")
     else:
         body = _text_part(text, "plain")
-    return OutgoingEmail(sender_address, (to_address,), (headers + body).encode("utf-8"))
+    return OutgoingEmail(sender_address, (to_address,), (headers + body).encode("utf-8"),
+                         crlf=True)
 
 
 class _Plain:

@@ -14,6 +14,7 @@ import pytest
 
 from services.notifier.adapters.sms_gateway import SmsGatewayError, parse_retry_after
 from services.notifier.adapters.smtp import DateHeader, build_email
+from services.notifier.adapters.smtp_pipelining import crlf_form
 from services.notifier.delivery import message_id_domain, outcome_event
 from services.notifier.domain.delivery_policy import (
     FailureKind,
@@ -120,6 +121,7 @@ def test_the_wire_form_is_7bit_crlf_with_short_lines_and_bodies_that_round_trip(
     assert not message.needs_smtputf8
     raw = message.data
     assert max(raw) < 128 and b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+    assert message.crlf and crlf_form(raw) == raw  # marked so: sent without another look
     assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Subject"] == " ".join(subject.split())

@@ -144,6 +144,15 @@ async def test_with_chunking_a_message_is_one_write_of_envelope_bdat_and_content
     assert not connection.replies.replies
 
 
+async def test_a_message_marked_crlf_is_sent_as_it_is() -> None:
+    """build_email's messages are in CRLF form already and say so: not looked at again."""
+    content = b"Subject: x\r\n\r\nisi\r\n"
+    message = OutgoingEmail("noreply@lapor.go.id", ("warga@example.id",), content, crlf=True)
+    wire = Wire([b"250 OK\r\n250 OK\r\n250 2.0.0 queued as 1\r\n"])
+    await PipelinedConnection(wire, timeout=1, size=False, chunking=True).send(message)
+    assert wire.writes[0].endswith(b"BDAT %d LAST\r\n%s" % (len(content), content))
+
+
 @pytest.mark.parametrize(("replies", "error", "code"), [
     ([b"550 5.7.1 sender rejected\r\n503 no sender\r\n503 no recipients\r\n"],
      aiosmtplib.SMTPSenderRefused, 550),

@@ -97,7 +97,7 @@ def shingle_hashes(fingerprint: str) -> set[int]:
 
 
 _HASH_SPACE = 1 << 63  # shingle hashes are uniform below this
-_EXPECTED_BELOW = SKETCH_SIZE + 32  # 4 standard deviations above SKETCH_SIZE
+_EXPECTED_BELOW = SKETCH_SIZE + 32  # 3 to 4 standard deviations above SKETCH_SIZE
 
 
 def smallest(hashes: set[int]) -> list[int]:

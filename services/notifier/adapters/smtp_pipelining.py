@@ -49,12 +49,20 @@ ACCEPTED = (250, 251)  # RCPT: accepted, or accepted for forwarding
 START_INPUT = 354
 
 
-def data_payload(data: bytes) -> bytes:
-    """The message as DATA sends it: CRLF line endings, leading periods doubled, and the
-    terminating line. The notifier's own messages have CRLF line endings and no leading
-    period already: three counts and a search find that at a quarter of the cost of the
-    regular expressions, which then run only when there is something to change."""
-    data = crlf_form(data)
+def crlf_data(message: OutgoingEmail) -> bytes:
+    """The message with CRLF line endings: as it is when it says so (`build_email`'s,
+    which spares the three counts, 4 µs an acknowledgement), else put in that form."""
+    return message.data if message.crlf else crlf_form(message.data)
+
+
+def data_payload(data: bytes, *, crlf: bool = False) -> bytes:
+    """The message as DATA sends it: CRLF line endings (`crlf`: it has them already),
+    leading periods doubled, and the terminating line. The notifier's own messages have
+    CRLF line endings and no leading period already: three counts and a search find that
+    at a quarter of the cost of the regular expressions, which then run only when there
+    is something to change."""
+    if not crlf:
+        data = crlf_form(data)
     if data.startswith(b".") or b"\n." in data:
         data = _LEADING_PERIOD.sub(b"..", data)
     if not data.endswith(b"\r\n"):
@@ -79,7 +87,8 @@ def envelope_commands(message: OutgoingEmail, size: bool, payload: bytes | None 
     sent = chunk if chunk is not None else payload  # what follows the envelope, if known
     options = b""
     if size:
-        options += b" SIZE=%d" % len(sent if sent is not None else data_payload(message.data))
+        options += b" SIZE=%d" % len(sent if sent is not None
+                                     else data_payload(message.data, crlf=message.crlf))
     if message.needs_smtputf8:
         options += b" SMTPUTF8"
     lines = [b"MAIL FROM:" + _address(message.sender, encoding) + options]
@@ -233,7 +242,7 @@ class PipelinedConnection:
     async def send(self, message: OutgoingEmail) -> None:
         if self.chunking:
             return await self._send_chunked(message)
-        payload = data_payload(message.data)
+        payload = data_payload(message.data, crlf=message.crlf)
         self._write(envelope_commands(message, self.size, payload))
         mail = await self.replies.next(self.timeout)
         rcpts = [await self.replies.next(self.timeout) for _ in message.recipients]
@@ -247,8 +256,7 @@ class PipelinedConnection:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
 
     async def _send_chunked(self, message: OutgoingEmail) -> None:
-        chunk = message.data if message.crlf else crlf_form(message.data)  # 4 µs saved
-        commands = envelope_commands(message, self.size, chunk=chunk)
+        commands = envelope_commands(message, self.size, chunk=crlf_data(message))
         mail, *rcpts, done = await self._transact(commands, 2 + len(message.recipients))
         self._check_envelope(message, mail, rcpts)
         if done.code != 250:

@@ -144,13 +144,31 @@ async def test_with_chunking_a_message_is_one_write_of_envelope_bdat_and_content
     assert not connection.replies.replies
 
 
-async def test_a_message_marked_crlf_is_sent_as_it_is() -> None:
-    """build_email's messages are in CRLF form already and say so: not looked at again."""
+@pytest.mark.parametrize("chunking", [True, False])
+async def test_a_message_marked_crlf_is_not_looked_at_again(
+        chunking: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_email's messages are in CRLF form already and say so: neither DATA nor BDAT
+    counts their line endings again; an unmarked message's are put right as before."""
+    from services.notifier.adapters import smtp_pipelining
+
+    looked_at: list[bytes] = []
+
+    def counting(data: bytes) -> bytes:
+        looked_at.append(data)
+        return crlf_form(data)
+
+    monkeypatch.setattr(smtp_pipelining, "crlf_form", counting)
     content = b"Subject: x\r\n\r\nisi\r\n"
-    message = OutgoingEmail("noreply@lapor.go.id", ("warga@example.id",), content, crlf=True)
-    wire = Wire([b"250 OK\r\n250 OK\r\n250 2.0.0 queued as 1\r\n"])
-    await PipelinedConnection(wire, timeout=1, size=False, chunking=True).send(message)
-    assert wire.writes[0].endswith(b"BDAT %d LAST\r\n%s" % (len(content), content))
+    replies = [[b"250 OK\r\n250 OK\r\n250 2.0.0 queued as 1\r\n"]] if chunking else \
+        [[b"250 OK\r\n250 OK\r\n354 go\r\n"], [b"250 2.0.0 queued as 1\r\n"]]
+    for crlf in (True, False):
+        message = OutgoingEmail("noreply@lapor.go.id", ("warga@example.id",), content,
+                                crlf=crlf)
+        wire = Wire(*replies)
+        await PipelinedConnection(wire, timeout=1, size=True, chunking=chunking).send(message)
+        assert content in b"".join(wire.writes)
+        assert looked_at == ([] if crlf else [content]), crlf
+        looked_at.clear()
 
 
 @pytest.mark.parametrize(("replies", "error", "code"), [

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from aiokafka.structs import TopicPartition
-
 from shared.consumer import DeadLetter, InboundRecord, ReliableConsumer, subscribe
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import make_broker
 from shared.settings import Settings
-from tests.support.kafka import committed_offsets, produce
+from tests.support.kafka import committed_offsets, fresh_partition, produce
 from tests.support.waiting import eventually
 
 LATER = 5  # records produced while the first batch is handled, after the first one
@@ -22,10 +20,8 @@ async def batches_seen(settings: Settings) -> tuple[list[list[int]], int | None]
     """Run one subscriber; while it handles its first batch, produce one record, let the
     consumer's prefetch fetch it, then produce LATER more. Returns the offsets of each
     batch handled and the offset committed afterwards."""
-    topic = f"{settings.topic_prefix}topup"
-    await ensure_topics(settings, [topic])
-    bootstrap = settings.kafka_bootstrap_servers
-    tp = TopicPartition(topic, 0)
+    tp = await fresh_partition(settings, "topup")
+    topic, bootstrap = tp.topic, settings.kafka_bootstrap_servers
     broker = make_broker(settings)
     batches: list[list[int]] = []
     first_taken = asyncio.Event()

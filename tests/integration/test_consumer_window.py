@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from aiokafka.structs import TopicPartition
-
 from shared.consumer import DeadLetter, InboundRecord, ReliableConsumer, subscribe
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import make_broker
 from shared.settings import Settings
-from tests.support.kafka import committed_offsets, produce
+from tests.support.kafka import committed_offsets, fresh_partition, produce
 from tests.support.waiting import eventually
 
 WINDOW_MS = 4000
@@ -21,10 +19,8 @@ LATER = 5  # records written one by one while the consumer rests
 async def test_records_written_while_the_consumer_rests_come_as_one_batch(
         settings_for: Callable[..., Settings]) -> None:
     settings = settings_for("window", kafka_partitions=1)
-    topic = f"{settings.topic_prefix}window"
-    await ensure_topics(settings, [topic])
-    bootstrap = settings.kafka_bootstrap_servers
-    tp = TopicPartition(topic, 0)
+    tp = await fresh_partition(settings, "window")
+    topic, bootstrap = tp.topic, settings.kafka_bootstrap_servers
     broker = make_broker(settings)
     batches: list[list[int]] = []
 

@@ -11,6 +11,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from shared.kafka import ensure_topics
+from shared.settings import Settings
+
 
 async def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes]],
                   headers: list[tuple[str, bytes]] | None = None) -> None:
@@ -21,6 +24,13 @@ async def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, by
             await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
+
+
+async def fresh_partition(settings: Settings, name: str) -> TopicPartition:
+    """Create this test's own topic (the settings' prefix and `name`); its first partition."""
+    topic = f"{settings.topic_prefix}{name}"
+    await ensure_topics(settings, [topic])
+    return TopicPartition(topic, 0)
 
 
 async def committed_offsets(bootstrap: str, group_id: str, partitions: list[TopicPartition]
